@@ -1,0 +1,1 @@
+"""The Slack front-end: a thin slack-bolt client of the OMS API."""
