@@ -111,10 +111,16 @@ class EventLog:
 
     def of(self, order_id: Any) -> list[str]:
         with self._cond:
-            return [str(e.event) for e in self.events if str(e.order.id) == str(order_id)]
+            return [
+                getattr(e.event, "value", e.event)
+                for e in self.events
+                if str(e.order.id) == str(order_id)
+            ]
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
+def wait_until(
+    condition: Callable[[], bool], timeout: float = 5.0, what: str = "condition"
+) -> None:
     """Poll a cheap local condition (no fixed sleeps in the tests themselves)."""
     deadline = time.monotonic() + timeout
     while not condition():

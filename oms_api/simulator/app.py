@@ -124,17 +124,21 @@ async def broker_gate(request: Request) -> None:
     if not allowed:
         raise SimAPIError(429, FAULT_STATUS_BODIES[429])
     delay_ms = sim.latency_ms
+    status_error: SimAPIError | None = None
     for rule in sim.faults.take(route):
         if rule.kind is FaultKind.LATENCY:
             delay_ms += rule.latency_ms
         elif rule.kind is FaultKind.STATUS:
-            raise SimAPIError(rule.status, FAULT_STATUS_BODIES[rule.status])
+            status_error = SimAPIError(rule.status, FAULT_STATUS_BODIES[rule.status])
         elif rule.kind is FaultKind.REJECT:
             request.state.reject_after_accept = True
         else:
             setattr(request.state, DROP_MARK, rule)
     if delay_ms > 0:
+        # Latency delays error replies too: a slow 503 is still slow.
         await asyncio.sleep(delay_ms / 1000)
+    if status_error is not None:
+        raise status_error
 
 
 class BrokerReplyMiddleware:
@@ -316,15 +320,19 @@ def _symbols(request: Request) -> list[str]:
 
 
 def _data_router() -> APIRouter:
+    # Replies go out as SimJSONResponse: prices must stay JSON numbers, as Alpaca sends them.
+    # (Returning a dict lets FastAPI serialise it through pydantic, which turns Decimal into str.)
     router = APIRouter(prefix="/v2/stocks", dependencies=[Depends(broker_gate)])
 
     @router.get("/trades/latest")
     def latest_trades(request: Request, sim: SimDep) -> Any:
-        return {"trades": {s: sim.broker.latest_trade(s) for s in _symbols(request)}}
+        trades = {s: sim.broker.latest_trade(s) for s in _symbols(request)}
+        return SimJSONResponse({"trades": trades})
 
     @router.get("/quotes/latest")
     def latest_quotes(request: Request, sim: SimDep) -> Any:
-        return {"quotes": {s: sim.broker.latest_quote(s) for s in _symbols(request)}}
+        quotes = {s: sim.broker.latest_quote(s) for s in _symbols(request)}
+        return SimJSONResponse({"quotes": quotes})
 
     @router.get("/snapshots")
     def snapshots(request: Request, sim: SimDep) -> Any:
@@ -333,19 +341,21 @@ def _data_router() -> APIRouter:
             snap = sim.broker.snapshot(symbol)
             snap.pop("symbol")
             result[symbol] = snap
-        return result
+        return SimJSONResponse(result)
 
     @router.get("/{symbol}/trades/latest")
     def latest_trade(symbol: str, sim: SimDep) -> Any:
-        return {"symbol": symbol.upper(), "trade": sim.broker.latest_trade(symbol)}
+        trade = sim.broker.latest_trade(symbol)
+        return SimJSONResponse({"symbol": symbol.upper(), "trade": trade})
 
     @router.get("/{symbol}/quotes/latest")
     def latest_quote(symbol: str, sim: SimDep) -> Any:
-        return {"symbol": symbol.upper(), "quote": sim.broker.latest_quote(symbol)}
+        quote = sim.broker.latest_quote(symbol)
+        return SimJSONResponse({"symbol": symbol.upper(), "quote": quote})
 
     @router.get("/{symbol}/snapshot")
     def snapshot(symbol: str, sim: SimDep) -> Any:
-        return sim.broker.snapshot(symbol)
+        return SimJSONResponse(sim.broker.snapshot(symbol))
 
     return router
 

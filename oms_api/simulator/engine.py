@@ -27,6 +27,7 @@ from oms_api.simulator.clock import (
     calendar_in_extended_hours,
     calendar_is_open,
     clock_times,
+    is_trading_day,
     next_sessions,
 )
 from oms_api.simulator.errors import (
@@ -198,9 +199,18 @@ class Broker:
                 "next_close": next_close.astimezone(NEW_YORK).isoformat(),
             }
 
+    def _symbol_for(self, symbol_or_asset_id: str) -> str:
+        """Alpaca names an asset or a position by its symbol or by its asset id."""
+        symbol = symbol_or_asset_id.upper()
+        if symbol not in self.state.assets:
+            for asset in self.state.assets.values():
+                if asset.id == symbol_or_asset_id.lower():
+                    return asset.symbol
+        return symbol
+
     def asset_json(self, symbol: str) -> dict[str, Any]:
         with self._lock:
-            asset = self.state.assets.get(symbol.upper())
+            asset = self.state.assets.get(self._symbol_for(symbol))
             if asset is None:
                 raise not_found(f"asset not found for {symbol}")
             return asset.to_json()
@@ -387,6 +397,9 @@ class Broker:
             raise invalid("extended hours order must be DAY limit orders")
         if tif in ("opg", "cls") and order_type not in ("market", "limit"):
             raise invalid(f"{tif} orders must be market or limit orders")
+        if tif in ("opg", "cls") and self._auction_cutoff_passed(tif):
+            # Alpaca: OPG after 9:28 and CLS after 15:50 are refused until 19:00 ET.
+            raise invalid(f"{tif} orders are not accepted at this time")
 
         take_profit = body.get("take_profit")
         stop_loss = body.get("stop_loss")
@@ -753,7 +766,7 @@ class Broker:
     def position_json(self, symbol: str) -> dict[str, Any]:
         with self._lock:
             self._done()
-            position = self.state.positions.get(symbol.upper())
+            position = self.state.positions.get(self._symbol_for(symbol))
             if position is None:
                 raise not_found("position does not exist")
             return self._position_json(position)
@@ -763,7 +776,7 @@ class Broker:
     ) -> dict[str, Any]:
         with self._lock:
             self._work()
-            order = self._close_position_order(symbol.upper(), qty, percentage)
+            order = self._close_position_order(self._symbol_for(symbol), qty, percentage)
             reply = order.to_json()
             self._done()
             return reply
@@ -789,7 +802,9 @@ class Broker:
                 Decimal(1).scaleb(-QTY_PLACES), rounding=ROUND_DOWN
             )
             asset = self.state.assets[symbol]
-            if not asset.fractionable:
+            # "Would only sell fractional if position is originally fractional" (Alpaca docs).
+            whole_position = position.qty == position.qty.to_integral_value()
+            if whole_position or not asset.fractionable:
                 amount = amount.to_integral_value(rounding=ROUND_DOWN)
             if amount <= 0:
                 raise invalid("percentage is too small to close any shares")
@@ -983,7 +998,14 @@ class Broker:
             if order.status in CLOSED_STATUSES:
                 continue
             if order.time_in_force == "cls" and order.status in WORKING_STATUSES:
-                self._fill_remaining(order, self.market.price(order.symbol))
+                price = self.market.price(order.symbol)
+                limit_price = order.limit_price
+                if limit_price is not None and (
+                    price > limit_price if order.side == "buy" else price < limit_price
+                ):
+                    self._finish(order, "canceled")  # a limit-on-close the close did not reach
+                else:
+                    self._fill_remaining(order, price)
             elif order.time_in_force == "opg" and order.status in WORKING_STATUSES:
                 self._finish(order, "canceled")  # unfilled after the open auction
             elif (
@@ -1026,7 +1048,7 @@ class Broker:
         if order.fill_plan is None:
             order.fill_plan = self._plan_fills(order, price)
             order.next_fill_at = now
-        if order.time_in_force == "fok":
+        if order.time_in_force in ("fok", "opg"):  # all at once (an auction prints once)
             self._fill_remaining(order, price)
             return True
         filled_any = False
@@ -1040,8 +1062,17 @@ class Broker:
             return True
         return filled_any
 
+    def _auction_cutoff_passed(self, tif: str) -> bool:
+        """Calendar mode only: is it too late today to join the opening/closing auction?"""
+        if self.config.market_mode is not MarketMode.CALENDAR:
+            return False
+        local = self.clock.now().astimezone(NEW_YORK)
+        cutoff = (9, 28) if tif == "opg" else (15, 50)
+        return is_trading_day(local.date()) and cutoff <= (local.hour, local.minute) < (19, 0)
+
     def _immediate_or_cancel(self, order: SimOrder) -> bool:
-        if order.time_in_force in ("ioc", "fok"):
+        # An opg order unfilled by the opening auction is canceled, as ioc/fok are at once.
+        if order.time_in_force in ("ioc", "fok", "opg"):
             self._finish(order, "canceled")
             return True
         return False

@@ -60,10 +60,14 @@ class SimulatorServer:
     def __init__(self, options: SimulatorOptions | None = None) -> None:
         self.options = options or SimulatorOptions()
         self.sim = build_simulator(self.options)
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose proto
+        # says TCP, and without it every reply's body waits ~40 ms behind its headers.
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((self.options.host, self.options.port))
         self.port = self._socket.getsockname()[1]
+        # Listen now: clients that connect before uvicorn runs wait in the backlog, not fail.
+        self._socket.listen(128)
         config = uvicorn.Config(
             create_app(self.sim),
             log_level="warning",
