@@ -155,3 +155,73 @@ def specs_dir() -> Path:
     if not SPECS_DIR.is_dir():
         pytest.skip(f"the shared specs folder is absent ({SPECS_DIR}); schema checks skipped")
     return SPECS_DIR
+
+
+# --- database fixtures ------------------------------------------------------------------
+# Owned by the migrations work (helpers in tests/db.py). SQLite by default; PostgreSQL when
+# OMS_TEST_DATABASE_URL is set (a fresh database per session). Marker `postgres` + fixture
+# `postgres_url` for tests that only make sense on PostgreSQL.
+from sqlalchemy.engine import Engine  # noqa: E402
+
+from oms_api.db.engine import make_engine  # noqa: E402
+from oms_api.db.migrate import upgrade  # noqa: E402
+from tests import db as test_db  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The session's database, migrated to head once."""
+    with test_db.temporary_database(tmp_path_factory.mktemp("db")) as url:
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def _session_engine(database_url: str) -> Iterator[tuple[Engine, list[str]]]:
+    engine = make_engine(database_url, pool_size=5)
+    yield engine, test_db.table_names_in_delete_order(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def db_engine(_session_engine: tuple[Engine, list[str]]) -> Engine:
+    """The session database's engine, every table emptied (ids restarted) for this test."""
+    engine, tables = _session_engine
+    test_db.empty_tables(engine, tables)
+    return engine
+
+
+@pytest.fixture
+def fresh_database_url(tmp_path: Path) -> Iterator[str]:
+    """An empty, unmigrated database of this run's kind, for tests that migrate themselves."""
+    with test_db.temporary_database(tmp_path) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """A reachable PostgreSQL server URL (skips, or fails under OMS_REQUIRE_POSTGRES=1)."""
+    return test_db.reachable_postgres_url()
+
+
+# --- OMS fixtures -----------------------------------------------------------------------
+# The real OMS app against the session simulator and the session database (tests/oms.py).
+from tests.oms import OMS, running_oms  # noqa: E402
+
+
+@pytest.fixture
+def oms_factory(sim: Sim, db_engine: Engine, database_url: str):
+    """Start the OMS with setting overrides: `with oms_factory(fill_wait_polls=0) as oms:`."""
+
+    def factory(**overrides: Any):
+        return running_oms(sim, db_engine, database_url, **overrides)
+
+    return factory
+
+
+@pytest.fixture
+def oms(oms_factory) -> Iterator[OMS]:
+    """The OMS with its trade stream connected and a portfolio named "main"."""
+    with oms_factory() as running:
+        running.create_portfolio("main")
+        yield running

@@ -1,0 +1,40 @@
+"""Account, positions, quotes and market hours."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from oms_api.api.deps import MarketDep, SettingsDep
+from oms_api.api.schemas import AccountView, MarketStatusView, PositionView, QuoteView
+
+router = APIRouter(tags=["account and market"])
+
+
+@router.get("/account", response_model=AccountView)
+def account(market: MarketDep, settings: SettingsDep) -> AccountView:
+    a = market.account()
+    return AccountView(
+        account_number=a.account_number,
+        status=a.status,
+        currency=a.currency,
+        equity=a.equity,
+        cash=a.cash,
+        buying_power=a.buying_power,
+        portfolio_value=a.portfolio_value,
+        mode=settings.mode.value,
+    )
+
+
+@router.get("/positions", response_model=list[PositionView])
+def positions(market: MarketDep) -> list[PositionView]:
+    return [PositionView.model_validate(p, from_attributes=True) for p in market.positions()]
+
+
+@router.get("/quote/{symbol}", response_model=QuoteView)
+def quote(symbol: str, market: MarketDep) -> QuoteView:
+    return QuoteView.model_validate(market.quote(symbol), from_attributes=True)
+
+
+@router.get("/market-status", response_model=MarketStatusView)
+def market_status(market: MarketDep) -> MarketStatusView:
+    return MarketStatusView.model_validate(market.clock(), from_attributes=True)

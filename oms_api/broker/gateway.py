@@ -1,0 +1,609 @@
+"""The Alpaca gateway: the only place in the OMS that calls alpaca-py's REST clients.
+
+It turns alpaca-py's behaviour into promises the order service can rely on:
+- every HTTP call has a timeout, and goes through one client-side request budget;
+- nothing is retried here (alpaca-py's blind 429/504 retries are switched off): the order
+  service owns retry policy, because only it knows whether a re-send is safe;
+- every submit is classified: ACCEPTED, REJECTED (the broker said no), UNKNOWN (maybe placed)
+  or NOT_SENT (certainly never reached the broker);
+- money and quantities come back as Decimal, orders as broker-neutral dataclasses.
+"""
+
+from __future__ import annotations
+
+import http
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+from uuid import UUID
+
+import requests
+from alpaca.common.exceptions import APIError
+from alpaca.data.historical import StockHistoricalDataClient
+from alpaca.data.requests import StockSnapshotRequest
+from alpaca.trading.client import TradingClient
+from alpaca.trading.enums import OrderClass, OrderSide, QueryOrderStatus, TimeInForce
+from alpaca.trading.models import Order as AlpacaOrder
+from alpaca.trading.requests import (
+    GetOrdersRequest,
+    LimitOrderRequest,
+    MarketOrderRequest,
+    OrderRequest,
+    StopLimitOrderRequest,
+    StopLossRequest,
+    StopOrderRequest,
+    TakeProfitRequest,
+)
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
+
+from oms_api.broker.models import (
+    Account,
+    Asset,
+    BrokerError,
+    BrokerOrder,
+    BrokerRejected,
+    BrokerUnavailable,
+    CancelOutcome,
+    MarketClock,
+    OrderSubmission,
+    Outcome,
+    Position,
+    Quote,
+    SubmitResult,
+)
+from oms_api.broker.ratelimit import RateBudgetExceeded, RateLimiter
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+ASSET_TTL_SECONDS = 60.0
+ASSET_MISS_TTL_SECONDS = 10.0
+CLOCK_TTL_SECONDS = 2.0
+
+DUPLICATE_CLIENT_ORDER_ID_CODE = 40010001
+KEYS_REFUSED_MESSAGE = (
+    "the broker refused the API keys (check ALPACA_API_KEY_ID / ALPACA_SECRET_KEY, and that "
+    "paper keys go with the paper endpoint and live keys with the live one)"
+)
+# 4xx answers that do not settle anything: the request may be fine a moment later.
+_AMBIGUOUS_4XX = {408, 425, 429}
+
+
+# ---------------------------------------------------------------------------- transport
+class _TimeoutAndBudgetAdapter(HTTPAdapter):
+    """Applies the gateway's timeout to every request and charges it to the request budget.
+
+    Mounted on alpaca-py's private `_session` (a plain requests.Session): alpaca-py exposes no
+    timeout option and sends with none, so a hung broker would hang the caller forever.
+    """
+
+    def __init__(self, timeout: float, before_send: Callable[[], None]) -> None:
+        super().__init__()
+        self._timeout = timeout
+        self._before_send = before_send
+
+    def send(  # type: ignore[override]
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float, float] | None = None,
+        verify: bool | str = True,
+        cert: Any = None,
+        proxies: Any = None,
+    ) -> requests.Response:
+        self._before_send()  # may sleep, or raise RateBudgetExceeded: then nothing is sent
+        return super().send(
+            request,
+            stream=stream,
+            timeout=self._timeout if timeout is None else timeout,
+            verify=verify,
+            cert=cert,
+            proxies=proxies,
+        )
+
+
+def _harden(client: Any, adapter: HTTPAdapter) -> None:
+    """Give an alpaca-py REST client our transport and switch off its own retries."""
+    # alpaca-py keeps its requests.Session in the private `_session`; mounting an adapter on it
+    # is the only way to add a timeout and the request budget to every call it makes.
+    client._session.mount("https://", adapter)
+    client._session.mount("http://", adapter)
+    # alpaca-py retries every method, POST /v2/orders included, 3 more times on 429/504 with
+    # blocking 3 s sleeps; a retried submit whose first try was accepted comes back as
+    # "client_order_id must be unique". The order service owns retries, so: none here.
+    client._retry = 0
+    client._retry_codes = []
+
+
+# ---------------------------------------------------------------------- error reading
+def _api_error_details(error: APIError) -> BrokerError:
+    """Status, code and message of an APIError, read without trusting the body.
+
+    APIError.code / .message json-parse the body and raise on an empty or code-less one, so the
+    body (`str(error)`) is parsed here, falling back to the HTTP reason phrase.
+    """
+    status = error.status_code
+    text = str(error).strip()
+    code: int | None = None
+    message = ""
+    try:
+        body = json.loads(text) if text else None
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        raw_code = body.get("code")
+        if isinstance(raw_code, int) or (isinstance(raw_code, str) and raw_code.isdigit()):
+            code = int(raw_code)
+        raw_message = body.get("message")
+        if isinstance(raw_message, str):
+            message = raw_message
+    if not message:
+        message = text[:200] if text and body is None else _reason(status)
+    return BrokerError(http_status=status, code=code, message=message)
+
+
+def _reason(status: int | None) -> str:
+    if status is None:
+        return "broker error"
+    try:
+        return f"HTTP {status} {http.HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"HTTP {status}"
+
+
+def _keys_refused(error: BrokerError) -> bool:
+    # 401, or a 403 without Alpaca's 8-digit code (`{"message": "forbidden."}`): bad keys or a
+    # paper/live mix-up. A 403 *with* a code is a business refusal (e.g. buying power).
+    return error.http_status == 401 or (error.http_status == 403 and error.code is None)
+
+
+def _keys_refused_error(error: BrokerError) -> BrokerError:
+    return BrokerError(http_status=error.http_status, code=error.code, message=KEYS_REFUSED_MESSAGE)
+
+
+def _is_definitive(error: BrokerError) -> bool:
+    status = error.http_status
+    return status is not None and 400 <= status < 500 and status not in _AMBIGUOUS_4XX
+
+
+def _is_duplicate_client_order_id(error: BrokerError) -> bool:
+    if error.code == DUPLICATE_CLIENT_ORDER_ID_CODE:
+        return True
+    return "client_order_id must be unique" in error.message.lower()
+
+
+def _transport_error(error: Exception, timeout: float) -> tuple[bool, BrokerError]:
+    """(certainly_not_sent, details) for a requests-level failure."""
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return True, BrokerError(None, None, f"could not connect to the broker within {timeout} s")
+    if isinstance(error, requests.exceptions.ReadTimeout):
+        return False, BrokerError(None, None, f"the broker did not answer within {timeout} s")
+    if isinstance(error, requests.exceptions.ConnectionError) and _caused_by_connect(error):
+        # Refused, unreachable or DNS failure: the TCP connection never opened.
+        return True, BrokerError(None, None, "could not connect to the broker")
+    if isinstance(error, requests.exceptions.ConnectionError):
+        return False, BrokerError(None, None, "the connection to the broker broke mid-request")
+    if isinstance(error, requests.exceptions.ChunkedEncodingError):
+        return False, BrokerError(None, None, "the broker's reply was cut off")
+    return False, BrokerError(None, None, f"broker request failed: {type(error).__name__}")
+
+
+def _caused_by_connect(error: requests.exceptions.ConnectionError) -> bool:
+    # requests wraps urllib3's MaxRetryError, whose `reason` says what failed; only a failure
+    # to open the connection (NewConnectionError, incl. NameResolutionError) proves not sent.
+    seen: set[int] = set()
+    pending: list[Any] = [error]
+    while pending:
+        item = pending.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, NewConnectionError):
+            return True
+        pending.append(getattr(item, "reason", None))
+        pending.extend(a for a in getattr(item, "args", ()) if isinstance(a, BaseException))
+    return False
+
+
+# -------------------------------------------------------------------------- mapping
+def _dec(value: Any) -> Decimal | None:
+    # alpaca-py models hold strings (or floats): str() first so a float's shortest repr is kept.
+    if value is None or value == "":
+        return None
+    return Decimal(str(value))
+
+
+def _enum_text(value: Any) -> str:
+    if value is None:
+        return ""
+    return str(getattr(value, "value", value))
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def broker_order_from_alpaca(order: AlpacaOrder, raw: dict[str, Any] | None = None) -> BrokerOrder:
+    """Map an alpaca-py Order (and its legs) to a BrokerOrder; `raw` defaults to its JSON dump."""
+    dump = raw if raw is not None else order.model_dump(mode="json")
+    raw_legs = dump.get("legs") or []
+    legs = tuple(
+        broker_order_from_alpaca(leg, raw_legs[i] if i < len(raw_legs) else None)
+        for i, leg in enumerate(order.legs or [])
+    )
+    return BrokerOrder(
+        id=str(order.id),
+        client_order_id=order.client_order_id,
+        symbol=order.symbol or "",
+        side=_enum_text(order.side),
+        status=_enum_text(order.status),
+        order_type=_enum_text(order.type or order.order_type),
+        time_in_force=_enum_text(order.time_in_force),
+        qty=_dec(order.qty),
+        notional=_dec(order.notional),
+        filled_qty=_dec(order.filled_qty) or Decimal(0),
+        filled_avg_price=_dec(order.filled_avg_price),
+        limit_price=_dec(order.limit_price),
+        stop_price=_dec(order.stop_price),
+        order_class=_enum_text(order.order_class) or "simple",
+        extended_hours=bool(order.extended_hours),
+        submitted_at=_utc(order.submitted_at),
+        filled_at=_utc(order.filled_at),
+        canceled_at=_utc(order.canceled_at),
+        updated_at=_utc(order.updated_at),
+        legs=legs,
+        raw=dump,
+    )
+
+
+def _float(value: Decimal | None) -> float | None:
+    # alpaca-py's request models declare qty/prices as float and send JSON numbers; this is the
+    # one place a Decimal becomes a float. float() of a decimal string round-trips exactly.
+    return None if value is None else float(value)
+
+
+def build_order_request(s: OrderSubmission) -> OrderRequest:
+    """The alpaca-py request for a submission; raises ValueError when it cannot be built."""
+    common: dict[str, Any] = {
+        "symbol": s.symbol,
+        "side": OrderSide(s.side.lower()),
+        "time_in_force": TimeInForce(s.time_in_force.lower()),
+        "client_order_id": s.client_order_id,
+        "extended_hours": s.extended_hours or None,
+        "qty": _float(s.qty),
+        "notional": _float(s.notional),
+    }
+    if s.is_bracket:
+        if s.stop_loss_stop_price is None:
+            raise ValueError("a bracket order needs a stop-loss stop price")
+        common["order_class"] = OrderClass.BRACKET
+        common["take_profit"] = TakeProfitRequest(
+            limit_price=_float(s.take_profit_limit_price)  # type: ignore[arg-type]
+        )
+        common["stop_loss"] = StopLossRequest(
+            stop_price=_float(s.stop_loss_stop_price),  # type: ignore[arg-type]
+            limit_price=_float(s.stop_loss_limit_price),
+        )
+    order_type = s.order_type.lower()
+    if order_type == "market":
+        return MarketOrderRequest(**common)
+    if order_type == "limit":
+        return LimitOrderRequest(**common, limit_price=_float(s.limit_price))
+    if order_type == "stop":
+        return StopOrderRequest(**common, stop_price=_float(s.stop_price))
+    if order_type == "stop_limit":
+        return StopLimitOrderRequest(
+            **common, stop_price=_float(s.stop_price), limit_price=_float(s.limit_price)
+        )
+    raise ValueError(f"unsupported order type {s.order_type!r}")
+
+
+# -------------------------------------------------------------------------- gateway
+class AlpacaGateway:
+    """Sync access to Alpaca's Trading and Market Data REST APIs (callers run it in threads)."""
+
+    def __init__(
+        self,
+        *,
+        key_id: str,
+        secret_key: str,
+        base_url: str,
+        data_url: str,
+        stream_url: str,
+        timeout: float,
+        requests_per_minute: int,
+        paper: bool = True,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        max_rate_wait: float | None = None,
+    ) -> None:
+        if not key_id or not secret_key:
+            # alpaca-py's own complaint does not say which setting is missing
+            raise ValueError("the Alpaca gateway needs both an API key id and a secret key")
+        self.base_url = base_url
+        self.data_url = data_url
+        self.stream_url = stream_url
+        self.paper = paper
+        self.timeout = float(timeout)
+        # How long a call may queue for the request budget before it is refused unsent.
+        self.max_rate_wait = self.timeout if max_rate_wait is None else float(max_rate_wait)
+        self._monotonic = monotonic
+        self.limiter = RateLimiter(requests_per_minute, monotonic=monotonic, sleep=sleep)
+        self._count = 0
+        self._count_lock = threading.Lock()
+        self._cache_lock = threading.Lock()
+        self._assets: dict[str, tuple[float, Asset | None]] = {}
+        self._clock: tuple[float, MarketClock] | None = None
+
+        adapter = _TimeoutAndBudgetAdapter(self.timeout, self._before_send)
+        self._trading = TradingClient(key_id, secret_key, paper=paper, url_override=base_url)
+        self._data = StockHistoricalDataClient(key_id, secret_key, url_override=data_url)
+        _harden(self._trading, adapter)
+        _harden(self._data, adapter)
+
+    def __repr__(self) -> str:  # never the keys
+        return f"AlpacaGateway(base_url={self.base_url!r}, paper={self.paper})"
+
+    @property
+    def request_count(self) -> int:
+        """REST requests handed to the network (after the budget let them through)."""
+        return self._count
+
+    def _before_send(self) -> None:
+        self.limiter.acquire(self.max_rate_wait)
+        with self._count_lock:
+            self._count += 1
+
+    # ------------------------------------------------------------------ orders
+    def submit_order(self, s: OrderSubmission) -> SubmitResult:
+        try:
+            request = build_order_request(s)
+        except (ValueError, TypeError) as error:  # pydantic's ValidationError is a ValueError
+            return SubmitResult(
+                Outcome.NOT_SENT, error=BrokerError(None, None, f"invalid order: {error}")
+            )
+        try:
+            placed = self._trading.submit_order(request)
+        except RateBudgetExceeded as error:
+            return SubmitResult(Outcome.NOT_SENT, error=BrokerError(None, None, str(error)))
+        except APIError as api_error:
+            return self._classify_submit_error(s, _api_error_details(api_error))
+        except requests.exceptions.RequestException as error:
+            not_sent, details = _transport_error(error, self.timeout)
+            log.warning("submit %s: %s", s.client_order_id, details.message)
+            return SubmitResult(Outcome.NOT_SENT if not_sent else Outcome.UNKNOWN, error=details)
+        except Exception as error:  # a 2xx we could not read: it may well have been placed
+            log.exception("submit %s: unreadable reply", s.client_order_id)
+            details = BrokerError(None, None, f"unreadable reply from the broker: {error}")
+            return SubmitResult(Outcome.UNKNOWN, error=details)
+        return SubmitResult(Outcome.ACCEPTED, order=broker_order_from_alpaca(placed))
+
+    def _classify_submit_error(self, s: OrderSubmission, error: BrokerError) -> SubmitResult:
+        if _is_duplicate_client_order_id(error):
+            # The broker already holds an order with this id (an earlier attempt got through):
+            # adopt it instead of reporting a rejection.
+            try:
+                existing = self.get_order_by_client_id(s.client_order_id)
+            except (BrokerUnavailable, BrokerRejected) as lookup:
+                log.warning("submit %s: duplicate id, look-up failed", s.client_order_id)
+                return SubmitResult(Outcome.UNKNOWN, error=lookup.error)
+            if existing is None:
+                return SubmitResult(Outcome.UNKNOWN, error=error)
+            return SubmitResult(Outcome.ACCEPTED, order=existing)
+        if _keys_refused(error):
+            return SubmitResult(Outcome.REJECTED, error=_keys_refused_error(error))
+        if _is_definitive(error):
+            return SubmitResult(Outcome.REJECTED, error=error)
+        return SubmitResult(Outcome.UNKNOWN, error=error)
+
+    def get_order_by_client_id(self, client_order_id: str) -> BrokerOrder | None:
+        order = self._call(lambda: self._trading.get_order_by_client_id(client_order_id), True)
+        return None if order is None else broker_order_from_alpaca(order)
+
+    def get_order(self, broker_order_id: str) -> BrokerOrder | None:
+        if not _is_uuid(broker_order_id):
+            return None  # Alpaca order ids are UUIDs; alpaca-py refuses anything else
+        order = self._call(lambda: self._trading.get_order_by_id(broker_order_id), True)
+        return None if order is None else broker_order_from_alpaca(order)
+
+    def list_orders(
+        self,
+        *,
+        status: str = "all",
+        after: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 500,
+        nested: bool = True,
+    ) -> list[BrokerOrder]:
+        """Orders by submission time, newest first (Alpaca's `after`/`until` are exclusive)."""
+        request = GetOrdersRequest(
+            status=QueryOrderStatus(status),
+            after=after,
+            until=until,
+            limit=min(max(limit, 1), 500),
+            nested=nested,
+        )
+        orders = self._call(lambda: self._trading.get_orders(request))
+        return [broker_order_from_alpaca(order) for order in orders]
+
+    def cancel_order(self, broker_order_id: str) -> CancelOutcome:
+        if not _is_uuid(broker_order_id):
+            return CancelOutcome.NOT_FOUND
+        try:
+            self._trading.cancel_order_by_id(broker_order_id)
+        except APIError as api_error:
+            error = _api_error_details(api_error)
+            if error.http_status == 404:
+                return CancelOutcome.NOT_FOUND
+            if error.http_status == 422:
+                return CancelOutcome.NOT_CANCELABLE
+            log.warning("cancel %s: %s %s", broker_order_id, error.http_status, error.message)
+            return CancelOutcome.UNKNOWN
+        except Exception as error:  # transport, budget: the cancel may or may not have landed
+            log.warning("cancel %s: %s", broker_order_id, _describe(error, self.timeout))
+            return CancelOutcome.UNKNOWN
+        return CancelOutcome.REQUESTED
+
+    # ------------------------------------------------------------------ account
+    def get_account(self) -> Account:
+        a = self._call(self._trading.get_account)
+        return Account(
+            account_number=a.account_number,
+            status=_enum_text(a.status),
+            equity=_dec(a.equity) or Decimal(0),
+            cash=_dec(a.cash) or Decimal(0),
+            buying_power=_dec(a.buying_power) or Decimal(0),
+            portfolio_value=_dec(a.portfolio_value) or _dec(a.equity) or Decimal(0),
+            currency=a.currency or "USD",
+        )
+
+    def get_positions(self) -> list[Position]:
+        return [_position(p) for p in self._call(self._trading.get_all_positions)]
+
+    def get_position(self, symbol: str) -> Position | None:
+        p = self._call(lambda: self._trading.get_open_position(symbol.upper()), True)
+        return None if p is None else _position(p)
+
+    # ------------------------------------------------------------------ reference data
+    def get_asset(self, symbol: str) -> Asset | None:
+        """The asset, or None for a symbol Alpaca does not know; cached (60 s, misses 10 s)."""
+        key = symbol.upper()
+        now = self._monotonic()
+        with self._cache_lock:
+            cached = self._assets.get(key)
+            if cached is not None and cached[0] > now:
+                return cached[1]
+        a = self._call(lambda: self._trading.get_asset(key), True)
+        asset = None
+        if a is not None:
+            asset = Asset(
+                symbol=a.symbol,
+                name=a.name,
+                tradable=bool(a.tradable),
+                fractionable=bool(a.fractionable),
+                shortable=bool(a.shortable),
+                status=_enum_text(a.status),
+            )
+        ttl = ASSET_TTL_SECONDS if asset is not None else ASSET_MISS_TTL_SECONDS
+        with self._cache_lock:
+            self._assets[key] = (self._monotonic() + ttl, asset)
+        return asset
+
+    def get_clock(self) -> MarketClock:
+        """Alpaca's market clock, cached for 2 s (it is asked before every order)."""
+        with self._cache_lock:
+            if self._clock is not None and self._clock[0] > self._monotonic():
+                return self._clock[1]
+        return self._fetch_clock()
+
+    def _fetch_clock(self) -> MarketClock:
+        c = self._call(self._trading.get_clock)
+        clock = MarketClock(
+            timestamp=_utc(c.timestamp),  # type: ignore[arg-type]
+            is_open=bool(c.is_open),
+            next_open=_utc(c.next_open),  # type: ignore[arg-type]
+            next_close=_utc(c.next_close),  # type: ignore[arg-type]
+        )
+        with self._cache_lock:
+            self._clock = (self._monotonic() + CLOCK_TTL_SECONDS, clock)
+        return clock
+
+    def get_quote(self, symbol: str) -> Quote:
+        """Latest trade price and bid/ask, from one market-data snapshot request."""
+        key = symbol.upper()
+        snapshots = self._call(
+            lambda: self._data.get_stock_snapshot(StockSnapshotRequest(symbol_or_symbols=key))
+        )
+        snapshot = snapshots.get(key) if isinstance(snapshots, dict) else None
+        trade = getattr(snapshot, "latest_trade", None)
+        if trade is None or trade.price is None:
+            raise BrokerRejected(BrokerError(None, None, f"no market data for {key}"))
+        quote = getattr(snapshot, "latest_quote", None)
+        return Quote(
+            symbol=key,
+            price=Decimal(str(trade.price)),
+            bid=_positive(quote.bid_price) if quote is not None else None,
+            ask=_positive(quote.ask_price) if quote is not None else None,
+            timestamp=_utc(trade.timestamp),  # type: ignore[arg-type]
+        )
+
+    def ping(self) -> bool:
+        """Can we reach the broker with these keys right now? Never raises."""
+        try:
+            self._fetch_clock()
+        except Exception as error:
+            log.info("broker ping failed: %s", _describe(error, self.timeout))
+            return False
+        return True
+
+    # ------------------------------------------------------------------ plumbing
+    def _call(self, fn: Callable[[], T], none_on_404: bool = False) -> T:
+        """Run one alpaca-py call; translate every failure into BrokerUnavailable/Rejected."""
+        try:
+            return fn()
+        except RateBudgetExceeded as error:
+            raise BrokerUnavailable(BrokerError(None, None, str(error))) from None
+        except APIError as api_error:
+            error = _api_error_details(api_error)
+            if error.http_status == 404 and none_on_404:
+                return None  # type: ignore[return-value]
+            if _keys_refused(error):
+                raise BrokerRejected(_keys_refused_error(error)) from None
+            if _is_definitive(error):
+                raise BrokerRejected(error) from None
+            raise BrokerUnavailable(error) from None
+        except requests.exceptions.RequestException as error:
+            raise BrokerUnavailable(_transport_error(error, self.timeout)[1]) from None
+        except Exception as error:  # a reply alpaca-py could not parse
+            log.exception("unreadable broker reply")
+            raise BrokerUnavailable(
+                BrokerError(None, None, f"unreadable reply from the broker: {type(error).__name__}")
+            ) from None
+
+
+def _describe(error: Exception, timeout: float) -> str:
+    if isinstance(error, requests.exceptions.RequestException):
+        return _transport_error(error, timeout)[1].message
+    if isinstance(error, APIError):
+        details = _api_error_details(error)
+        return f"{details.http_status} {details.message}"
+    return str(error) or type(error).__name__
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def _positive(value: Any) -> Decimal | None:
+    # A missing side of the book comes back as 0.
+    number = _dec(value)
+    return number if number is not None and number > 0 else None
+
+
+def _position(p: Any) -> Position:
+    return Position(
+        symbol=p.symbol,
+        qty=_dec(p.qty) or Decimal(0),
+        side=_enum_text(p.side),
+        avg_entry_price=_dec(p.avg_entry_price) or Decimal(0),
+        current_price=_dec(p.current_price),
+        market_value=_dec(p.market_value),
+        cost_basis=_dec(p.cost_basis) or Decimal(0),
+        unrealized_pl=_dec(p.unrealized_pl),
+        unrealized_plpc=_dec(p.unrealized_plpc),
+    )

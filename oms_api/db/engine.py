@@ -1,0 +1,95 @@
+"""Engine and session creation, and the cross-process lock for background singletons."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlmodel import Session, create_engine
+
+
+def make_engine(database_url: str, pool_size: int = 10) -> Engine:
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            database_url, connect_args={"check_same_thread": False, "timeout": 30}
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            # With WAL, NORMAL survives process crashes (what record-before-send needs); only
+            # a power loss can drop the last commits. Production runs on PostgreSQL.
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_engine(
+        database_url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size
+    )
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def new_session(engine: Engine) -> Session:
+    return Session(engine, expire_on_commit=False)
+
+
+_local_locks: dict[str, threading.Lock] = {}
+_local_locks_guard = threading.Lock()
+
+
+def _lock_key(name: str) -> int:
+    # pg advisory locks take a signed 64-bit key.
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+@contextlib.contextmanager
+def singleton_lock(engine: Engine, name: str, blocking: bool = False) -> Iterator[bool]:
+    """Become the one holder of `name` across every worker process.
+
+    PostgreSQL: a session advisory lock held on a dedicated connection for as long as the
+    block runs. SQLite deployments are one process, so a process-local lock is enough.
+    Yields whether the lock was obtained (always True when blocking).
+    """
+    if is_postgres(engine):
+        connection: Connection = engine.connect()
+        try:
+            key = _lock_key(name)
+            if blocking:
+                connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                got = True
+            else:
+                got = bool(
+                    connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+                )
+            connection.commit()
+            try:
+                yield got
+            finally:
+                if got:
+                    connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    connection.commit()
+        finally:
+            connection.close()
+        return
+    with _local_locks_guard:
+        lock = _local_locks.setdefault(f"{engine.url}:{name}", threading.Lock())
+    got = lock.acquire(blocking=blocking)
+    try:
+        yield got
+    finally:
+        if got:
+            lock.release()

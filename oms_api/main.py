@@ -1,0 +1,68 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+from oms_api import __version__
+from oms_api.api.deps import require_token
+from oms_api.api.errors import install_error_handlers
+from oms_api.api.routes import health, market, portfolios, trades
+from oms_api.config import ConfigError, Settings, get_settings
+from oms_api.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    gateway: Any = None,
+    runtime: Runtime | None = None,
+    background: bool = True,
+) -> FastAPI:
+    settings = settings or get_settings()
+    if settings.oms_api_token is None or not settings.oms_api_token.get_secret_value():
+        raise ConfigError(
+            "configuration error: OMS_API_TOKEN: required — set a long random token "
+            "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+        )
+    rt = runtime or Runtime.build(settings, gateway=gateway)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Settle what a previous run left open before any new trade is accepted.
+        await run_in_threadpool(rt.start, background)
+        log.info("OMS API ready (mode %s)", settings.mode.value)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(rt.stop)
+
+    app = FastAPI(
+        title="Alpaca Slack OMS",
+        version=__version__,
+        description="Order management over Alpaca. Every route but /health needs "
+        "`Authorization: Bearer $OMS_API_TOKEN`.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = rt
+    install_error_handlers(app)
+    app.include_router(health.router)
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(require_token)])
+    api.include_router(trades.router)
+    api.include_router(portfolios.router)
+    api.include_router(market.router)
+    app.include_router(api)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory` / several workers: settings from the environment."""
+    return create_app(get_settings())

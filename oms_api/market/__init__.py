@@ -1,0 +1,1 @@
+"""Read-only broker views: account, positions, quotes, market hours."""

@@ -1,0 +1,61 @@
+"""Account, positions, quotes and market hours, read from the broker with errors translated
+for the API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+from oms_api.broker.models import (
+    Account,
+    BrokerRejected,
+    BrokerUnavailable,
+    MarketClock,
+    Position,
+    Quote,
+)
+from oms_api.orders.requests import SYMBOL_PATTERN
+from oms_api.orders.service import ServiceError
+
+T = TypeVar("T")
+
+
+class BrokerReads(Protocol):
+    def get_account(self) -> Account: ...
+    def get_positions(self) -> list[Position]: ...
+    def get_clock(self) -> MarketClock: ...
+    def get_quote(self, symbol: str) -> Quote: ...
+    def get_asset(self, symbol: str) -> Any: ...
+
+
+class MarketService:
+    def __init__(self, broker: BrokerReads) -> None:
+        self.broker = broker
+
+    def _call(self, what: str, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except BrokerUnavailable as error:
+            raise ServiceError(
+                503, "broker_unavailable", f"broker unavailable while reading {what}: {error}"
+            ) from None
+        except BrokerRejected as error:
+            raise ServiceError(502, "broker_error", f"the broker refused {what}: {error}") from None
+
+    def account(self) -> Account:
+        return self._call("the account", self.broker.get_account)
+
+    def positions(self) -> list[Position]:
+        return self._call("positions", self.broker.get_positions)
+
+    def clock(self) -> MarketClock:
+        return self._call("the market clock", self.broker.get_clock)
+
+    def quote(self, symbol: str) -> Quote:
+        symbol = symbol.strip().upper()
+        if not SYMBOL_PATTERN.match(symbol):
+            raise ServiceError(400, "invalid_symbol", f"invalid symbol: {symbol!r}")
+        asset = self._call("the asset", lambda: self.broker.get_asset(symbol))
+        if asset is None:
+            raise ServiceError(400, "invalid_symbol", f"invalid symbol: {symbol}")
+        return self._call(f"the quote for {symbol}", lambda: self.broker.get_quote(symbol))

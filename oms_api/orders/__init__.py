@@ -1,0 +1,1 @@
+"""Orders ("trades"): the state machine, the order service and their tables."""

@@ -1,0 +1,211 @@
+"""Order, fill and order-event tables, and their public shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Index, Integer
+from sqlmodel import Field, SQLModel
+
+from oms_api.db.types import ExactDecimal, UTCDateTime, utcnow
+from oms_api.orders.enums import OrderStatus
+
+_STATUSES = ", ".join(f"'{s.value}'" for s in OrderStatus)
+
+
+def _money(nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(ExactDecimal(18, 6), nullable=nullable))
+
+
+def _qty(nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(ExactDecimal(20, 9), nullable=nullable))
+
+
+def _time(nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable))
+
+
+class Order(SQLModel, table=True):
+    """One order the OMS placed (or imported from the broker)."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_STATUSES})", name="ck_orders_status"),
+        CheckConstraint("side IN ('buy', 'sell')", name="ck_orders_side"),
+        CheckConstraint(
+            "order_type IN ('market', 'limit', 'stop', 'stop_limit')", name="ck_orders_type"
+        ),
+        CheckConstraint(
+            "time_in_force IN ('day', 'gtc', 'opg', 'cls', 'ioc', 'fok')", name="ck_orders_tif"
+        ),
+        CheckConstraint("order_class IN ('simple', 'bracket')", name="ck_orders_class"),
+        CheckConstraint("(qty IS NULL) <> (notional IS NULL)", name="ck_orders_qty_xor_notional"),
+        CheckConstraint("qty IS NULL OR CAST(qty AS REAL) > 0", name="ck_orders_qty_positive"),
+        CheckConstraint(
+            "notional IS NULL OR CAST(notional AS REAL) > 0", name="ck_orders_notional_positive"
+        ),
+        CheckConstraint("CAST(filled_qty AS REAL) >= 0", name="ck_orders_filled_nonneg"),
+        Index("ix_orders_portfolio_created", "portfolio_id", "created_at"),
+        Index("ix_orders_symbol_created", "symbol", "created_at"),
+        Index("ix_orders_status", "status"),
+        Index("ix_orders_created", "created_at", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_order_id: str = Field(max_length=48, unique=True)
+    broker_order_id: str | None = Field(default=None, max_length=64, unique=True)
+    portfolio_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("portfolios.id", ondelete="RESTRICT"), index=False),
+    )
+    symbol: str = Field(max_length=21)
+    side: str = Field(max_length=4)
+    qty: Decimal | None = _qty()
+    notional: Decimal | None = _money()
+    order_type: str = Field(max_length=16)
+    time_in_force: str = Field(max_length=8)
+    limit_price: Decimal | None = _money()
+    stop_price: Decimal | None = _money()
+    order_class: str = Field(default="simple", max_length=16)
+    take_profit_limit_price: Decimal | None = _money()
+    stop_loss_stop_price: Decimal | None = _money()
+    stop_loss_limit_price: Decimal | None = _money()
+    extended_hours: bool = False
+    status: str = Field(default=OrderStatus.PENDING_SUBMIT.value, max_length=20)
+    broker_status: str | None = Field(default=None, max_length=32)
+    filled_qty: Decimal = Field(
+        default=Decimal(0), sa_column=Column(ExactDecimal(20, 9), nullable=False)
+    )
+    filled_avg_price: Decimal | None = _money()
+    reason: str | None = Field(default=None, max_length=500)
+    requested_by: str | None = Field(default=None, max_length=100)
+    idempotency_key: str | None = Field(default=None, max_length=200, unique=True)
+    request_fingerprint: str | None = Field(default=None, max_length=64)
+    external: bool = False  # found at the broker, not placed through the OMS
+    error_code: str | None = Field(default=None, max_length=32)
+    error_message: str | None = Field(default=None, max_length=500)
+    send_attempts: int = 0
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    submitted_at: datetime | None = _time()
+    filled_at: datetime | None = _time()
+    canceled_at: datetime | None = _time()
+    cancel_requested_at: datetime | None = _time()
+    last_broker_check_at: datetime | None = _time()
+    updated_at: datetime = Field(
+        default_factory=utcnow,
+        sa_column=Column(UTCDateTime(), nullable=False, onupdate=utcnow),
+    )
+
+
+class Fill(SQLModel, table=True):
+    """An execution at the broker: a fact, recorded once per execution_id."""
+
+    __tablename__ = "fills"
+    __table_args__ = (
+        CheckConstraint("CAST(qty AS REAL) > 0", name="ck_fills_qty_positive"),
+        CheckConstraint("CAST(price AS REAL) > 0", name="ck_fills_price_positive"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    execution_id: str = Field(max_length=64, unique=True)
+    order_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    qty: Decimal = Field(sa_column=Column(ExactDecimal(20, 9), nullable=False))
+    price: Decimal = Field(sa_column=Column(ExactDecimal(18, 6), nullable=False))
+    filled_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    source: str = Field(max_length=16)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class OrderEvent(SQLModel, table=True):
+    """Append-only history of every state change, with where it came from."""
+
+    __tablename__ = "order_events"
+    __table_args__ = (
+        CheckConstraint(
+            "source IN ('api', 'stream', 'poll', 'recovery', 'reconcile')",
+            name="ck_order_events_source",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    from_status: str | None = Field(default=None, max_length=20)
+    to_status: str = Field(max_length=20)
+    source: str = Field(max_length=16)
+    broker_status: str | None = Field(default=None, max_length=32)
+    note: str | None = Field(default=None, max_length=500)
+    payload: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+# ---------------------------------------------------------------------- public shapes
+class FillPublic(SQLModel):
+    execution_id: str
+    qty: Decimal
+    price: Decimal
+    filled_at: datetime
+    source: str
+
+
+class OrderEventPublic(SQLModel):
+    from_status: str | None
+    to_status: str
+    source: str
+    broker_status: str | None
+    note: str | None
+    created_at: datetime
+
+
+class TradePublic(SQLModel):
+    id: int
+    client_order_id: str
+    broker_order_id: str | None
+    portfolio: str | None
+    symbol: str
+    side: str
+    qty: Decimal | None
+    notional: Decimal | None
+    order_type: str
+    time_in_force: str
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+    order_class: str
+    take_profit_limit_price: Decimal | None
+    stop_loss_stop_price: Decimal | None
+    stop_loss_limit_price: Decimal | None
+    extended_hours: bool
+    status: str
+    broker_status: str | None
+    filled_qty: Decimal
+    filled_avg_price: Decimal | None
+    reason: str | None
+    requested_by: str | None
+    external: bool
+    error_code: str | None
+    error_message: str | None
+    created_at: datetime
+    submitted_at: datetime | None
+    filled_at: datetime | None
+    canceled_at: datetime | None
+    updated_at: datetime
+
+
+class TradeDetail(TradePublic):
+    fills: list[FillPublic]
+    events: list[OrderEventPublic]

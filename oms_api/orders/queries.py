@@ -1,0 +1,84 @@
+"""Read-only order queries for the API (listing with filters and cursor pages)."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from oms_api.db.engine import new_session
+from oms_api.orders.enums import OrderStatus, Side
+from oms_api.orders.models import Order, OrderEvent
+from oms_api.orders.service import ServiceError
+from oms_api.portfolios.models import Portfolio
+
+
+@dataclass(frozen=True)
+class TradeFilter:
+    portfolio: str | None = None
+    symbol: str | None = None
+    status: OrderStatus | None = None
+    side: Side | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def encode_cursor(order_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{order_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        text = base64.urlsafe_b64decode(padded.encode()).decode()
+        if not text.startswith("id:"):
+            raise ValueError(text)
+        return int(text[3:])
+    except (ValueError, UnicodeDecodeError):
+        raise ServiceError(400, "invalid_cursor", "cursor is not one this API handed out") from None
+
+
+def list_trades(
+    engine: Engine, filters: TradeFilter, limit: int, cursor: str | None
+) -> tuple[list[tuple[Order, str | None]], str | None]:
+    query = select(Order, Portfolio.name).join(
+        Portfolio,
+        Portfolio.id == Order.portfolio_id,  # type: ignore[arg-type]
+        isouter=True,
+    )
+    if filters.portfolio:
+        query = query.where(Portfolio.name == filters.portfolio.strip().lower())
+    if filters.symbol:
+        query = query.where(Order.symbol == filters.symbol.strip().upper())
+    if filters.status:
+        query = query.where(Order.status == filters.status.value)
+    if filters.side:
+        query = query.where(Order.side == filters.side.value)
+    if filters.since:
+        query = query.where(Order.created_at >= filters.since)  # type: ignore[operator]
+    if filters.until:
+        query = query.where(Order.created_at < filters.until)  # type: ignore[operator]
+    if cursor:
+        query = query.where(Order.id < decode_cursor(cursor))  # type: ignore[operator]
+    query = query.order_by(Order.id.desc()).limit(limit + 1)  # type: ignore[union-attr]
+    with new_session(engine) as session:
+        rows = [(order, name) for order, name in session.exec(query).all()]
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1][0].id
+        assert last is not None
+        next_cursor = encode_cursor(last)
+    return rows, next_cursor
+
+
+def events_of(engine: Engine, order_id: int) -> list[OrderEvent]:
+    with new_session(engine) as session:
+        return list(
+            session.exec(
+                select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(OrderEvent.id)  # type: ignore[arg-type]
+            ).all()
+        )

@@ -1,0 +1,1 @@
+"""Portfolios: named books that orders belong to, each able to be paused."""

@@ -1,0 +1,64 @@
+"""Portfolio tables and API shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import field_validator
+from sqlalchemy import CheckConstraint, Column
+from sqlmodel import Field, SQLModel
+
+from oms_api.db.types import ExactDecimal, UTCDateTime, utcnow
+from oms_api.orders.enums import PortfolioStatus
+
+PORTFOLIO_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+
+
+class PortfolioBase(SQLModel):
+    # SQLModel's `regex=` is silently dropped under pydantic v2; `pattern` is enforced.
+    name: str = Field(max_length=40, schema_extra={"pattern": PORTFOLIO_NAME_PATTERN})
+    allocated_capital: Decimal = Field(default=Decimal(0), ge=0, max_digits=18, decimal_places=2)
+
+
+class PortfolioCreate(PortfolioBase):
+    @field_validator("name", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+
+class PortfolioUpdate(SQLModel):
+    allocated_capital: Decimal | None = Field(default=None, ge=0, max_digits=18, decimal_places=2)
+    status: PortfolioStatus | None = None
+
+
+class Portfolio(SQLModel, table=True):
+    __tablename__ = "portfolios"
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'paused')", name="ck_portfolios_status"),
+        CheckConstraint(
+            "CAST(allocated_capital AS REAL) >= 0", name="ck_portfolios_capital_nonneg"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=40, unique=True, index=True)
+    allocated_capital: Decimal = Field(
+        default=Decimal(0), sa_column=Column(ExactDecimal(18, 2), nullable=False)
+    )
+    status: str = Field(default=PortfolioStatus.ACTIVE.value, max_length=16)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow,
+        sa_column=Column(UTCDateTime(), nullable=False, onupdate=utcnow),
+    )
+
+
+class PortfolioPublic(PortfolioBase):
+    id: int
+    status: PortfolioStatus
+    created_at: datetime
+    updated_at: datetime

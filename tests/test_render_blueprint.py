@@ -1,0 +1,43 @@
+"""render.yaml is a valid Render Blueprint that deploys the OMS the way the README says."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _blueprint() -> dict:
+    return yaml.safe_load((ROOT / "render.yaml").read_text())
+
+
+def test_render_yaml_validates_against_renders_schema(specs_dir):
+    schema = json.loads((specs_dir / "render.yaml.schema.json").read_text())
+    errors = sorted(
+        jsonschema.Draft202012Validator(schema).iter_errors(_blueprint()), key=lambda e: e.path
+    )
+    assert not errors, [f"{list(e.path)}: {e.message}" for e in errors]
+
+
+def test_oms_service_migrates_before_deploy_and_checks_health():
+    services = {s["name"]: s for s in _blueprint()["services"]}
+    api = services["oms-api"]
+    assert api["type"] == "web"
+    assert api["preDeployCommand"] == "oms migrate"
+    assert api["healthCheckPath"] == "/health"
+    assert api["startCommand"].startswith("oms api")
+    assert "--require-hashes -r requirements.lock" in api["buildCommand"]
+
+
+def test_secrets_are_never_in_the_blueprint():
+    env = {e["key"]: e for e in _blueprint()["services"][0]["envVars"]}
+    for secret in ("OMS_API_TOKEN", "ALPACA_API_KEY_ID", "ALPACA_SECRET_KEY"):
+        assert env[secret] == {"key": secret, "sync": False}
+    assert env["DATABASE_URL"]["fromDatabase"]["name"] in {
+        db["name"] for db in _blueprint()["databases"]
+    }
+    assert env["TRADING_MODE"]["value"] == "paper"
