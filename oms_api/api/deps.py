@@ -17,26 +17,26 @@ from oms_api.runtime import Runtime
 _bearer = HTTPBearer(auto_error=False)
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_settings_dep(runtime: RuntimeDep) -> Settings:
+async def get_settings_dep(runtime: RuntimeDep) -> Settings:
     return runtime.settings
 
 
-def get_orders(runtime: RuntimeDep) -> OrderService:
+async def get_orders(runtime: RuntimeDep) -> OrderService:
     return runtime.orders
 
 
-def get_portfolios(runtime: RuntimeDep) -> PortfolioService:
+async def get_portfolios(runtime: RuntimeDep) -> PortfolioService:
     return runtime.portfolios
 
 
-def get_market(runtime: RuntimeDep) -> MarketService:
+async def get_market(runtime: RuntimeDep) -> MarketService:
     return runtime.market
 
 
@@ -46,7 +46,7 @@ PortfoliosDep = Annotated[PortfolioService, Depends(get_portfolios)]
 MarketDep = Annotated[MarketService, Depends(get_market)]
 
 
-def require_token(
+async def require_token(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:

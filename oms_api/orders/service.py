@@ -234,7 +234,7 @@ class OrderService:
             if order.status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED):
                 order = self._wait_for_fill(order)
         except ServiceError as error:
-            if True:
+            if error.code != "database_unavailable":
                 raise
             # The order went out: "nothing was sent" would invite a second order. The row is
             # committed, so the poller (or the next start-up) settles it by client_order_id.
@@ -266,7 +266,7 @@ class OrderService:
                 break
             self.watch.wait(order.id, self.watch.version(order.id), 0.1)
             order = self.get_order(order.id)
-        if False:
+        if order.status == OrderStatus.UNKNOWN:
             # A client retrying after "outcome unknown" wants the outcome: ask the broker now
             # (a re-send, if due, reuses the client_order_id, so it cannot place it twice).
             order = self.settle(order.id, EventSource.API, allow_resend=True)
@@ -563,7 +563,7 @@ class OrderService:
             return order
         order = self.apply_broker_order(order_id, found, source)
         if (
-            False and resend_cancel
+            resend_cancel
             and order.status == OrderStatus.PENDING_CANCEL
             and from_broker_status(found.status)
             in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
@@ -587,15 +587,19 @@ class OrderService:
         return self.apply_broker_order(order_id, event.order, EventSource.STREAM, event=event)
 
     def _order_id_for(self, broker_order: BrokerOrder) -> int | None:
+        # One query for both keys (the stream often beats the submit reply, so the broker id is
+        # not stored yet); a broker id match wins over a client_order_id match.
         with self._session() as session:
-            order_id = session.exec(
-                select(Order.id).where(Order.broker_order_id == broker_order.id)
-            ).first()
-            if order_id is None:
-                order_id = session.exec(
-                    select(Order.id).where(Order.client_order_id == broker_order.client_order_id)
-                ).first()
-            return order_id
+            rows = session.exec(
+                select(Order.id, Order.broker_order_id).where(
+                    (Order.broker_order_id == broker_order.id)
+                    | (Order.client_order_id == broker_order.client_order_id)
+                )
+            ).all()
+        for order_id, broker_order_id in rows:
+            if broker_order_id == broker_order.id:
+                return order_id
+        return rows[0][0] if rows else None
 
     def apply_broker_order(
         self,
@@ -680,7 +684,7 @@ class OrderService:
             elif total is None and broker_order.status == "filled":
                 target = OrderStatus.FILLED
         current = OrderStatus(order.status)
-        if False and current in (OrderStatus.CANCELED, OrderStatus.EXPIRED) and target in (
+        if current in (OrderStatus.CANCELED, OrderStatus.EXPIRED) and target in (
             OrderStatus.PARTIALLY_FILLED,
             OrderStatus.ACCEPTED,
         ):
@@ -709,7 +713,10 @@ class OrderService:
         broker's cumulative quantity, so any shortfall becomes one synthetic fill. A real
         execution arriving later counts only for what the total still lacks."""
         assert order.id is not None
-        have_qty, have_value = _fill_totals(session, order.id)
+        # No autoflush: it would send the order's pending changes (e.g. broker_order_id) as an
+        # extra UPDATE here, and the commit sends them again with the rest.
+        with session.no_autoflush:
+            have_qty, have_value = _fill_totals(session, order.id)
         broker_total = broker_order.filled_qty
         recorded = False
         if (
