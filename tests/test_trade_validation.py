@@ -41,13 +41,18 @@ MALFORMED: list[Any] = [
     pytest.param(
         b'{"portfolio": "main", "symbol": ', 422, "", "body is not valid json", id="bad_json"
     ),
-    pytest.param(b"", 422, "", "body: input should be a valid dictionary", id="empty_body"),
+    pytest.param(b"", 422, "", "body: body must be a JSON object", id="empty_body"),
     pytest.param(
-        b'["AAPL", "buy", 1]', 422, "", "body: input should be a valid dictionary", id="json_array"
+        b'{"portfolio": "main", "symbol": "AAPL", "side": "buy", "qty": 2, "qty": 3}',
+        422,
+        "",
+        "duplicate field 'qty'",
+        id="duplicate_key",
     ),
     pytest.param(
-        b'"buy AAPL"', 422, "", "body: input should be a valid dictionary", id="json_string"
+        b'["AAPL", "buy", 1]', 422, "", "body: body must be a JSON object", id="json_array"
     ),
+    pytest.param(b'"buy AAPL"', 422, "", "body: body must be a JSON object", id="json_string"),
     pytest.param(
         b'{"portfolio": "main", "symbol": "AAPL", "side": "buy", "qty": NaN}',
         422,

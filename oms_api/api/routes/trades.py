@@ -40,15 +40,29 @@ def _result(outcome: TradeOutcome, mode: str) -> TradeResult:
     )
 
 
+def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    keys = [key for key, _ in pairs]
+    duplicates = sorted({key for key in keys if keys.count(key) > 1})
+    if duplicates:
+        # {"qty": 2, "qty": 3} is ambiguous: refuse it rather than guess which one was meant.
+        raise ValueError(f"duplicate field {duplicates[0]!r}")
+    return dict(pairs)
+
+
+def _malformed(message: str) -> RequestValidationError:
+    return RequestValidationError([{"loc": ("body",), "msg": message, "type": "json_invalid"}])
+
+
 async def _trade_request(request: Request) -> TradeRequest:
     raw = await request.body()
     try:
         # Decimals stay exact: JSON numbers are parsed as Decimal, never float.
-        body = json.loads(raw or b"null", parse_float=Decimal)
-    except ValueError:
-        raise RequestValidationError(
-            [{"loc": ("body",), "msg": "body is not valid JSON", "type": "json_invalid"}]
-        ) from None
+        body = json.loads(raw or b"null", parse_float=Decimal, object_pairs_hook=_no_duplicate_keys)
+    except ValueError as error:
+        reason = str(error) if str(error).startswith("duplicate field") else "not valid JSON"
+        raise _malformed(f"body is {reason}" if reason == "not valid JSON" else reason) from None
+    if not isinstance(body, dict):
+        raise _malformed("body must be a JSON object with the trade's fields")
     try:
         return TradeRequest.model_validate(body)
     except ValidationError as error:
