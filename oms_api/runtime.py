@@ -136,7 +136,7 @@ class Runtime:
                     self._run_tracker()
                     self.tracker_active.clear()
                     return
-            self._stop.wait(5)
+            self._stop.wait(1)  # another worker holds it; try again soon
 
     def _run_tracker(self) -> None:
         if self.settings.stream_enabled:

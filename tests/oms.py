@@ -50,7 +50,7 @@ class OMS:
         return self.post("/trade", payload, headers=headers)
 
 
-def test_settings(sim: Any, database_url: str, **overrides: Any) -> Settings:
+def oms_settings(sim: Any, database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": database_url,
         "oms_api_token": TOKEN,
@@ -82,7 +82,7 @@ def running_oms(
     """The real app in-process: lifespan runs recovery and (optionally) the stream tracker.
     Sleeps the service asks for (settle back-off) are recorded, not slept."""
     sleeps: list[float] = []
-    settings = test_settings(sim, database_url, **overrides)
+    settings = oms_settings(sim, database_url, **overrides)
     runtime = Runtime.build(settings, gateway=gateway, engine=engine, sleep=sleeps.append)
     app = create_app(settings, runtime=runtime, background=background)
     with TestClient(app, raise_server_exceptions=False) as client:
