@@ -1,0 +1,900 @@
+"""OMS latency benchmark (run by hand; not part of the test suite).
+
+    .venv/bin/python bench/oms_latency.py [--trades N] [--latency-ms L]
+        [--db sqlite|postgres|both] [--concurrency 1,16]
+
+N market buys of 1 share go through the real API over real HTTP, into the real OMS, against
+the Alpaca simulator with a fixed added latency of L ms per REST call and the trade_updates
+stream up. It prints, per database and concurrency: client-side latency p50/p99, the broker
+time inside each trade, the OMS's own overhead (latency - broker time) and the broker REST calls
+per filled market order, then the ratios to the targets and where the in-server time goes.
+
+Three processes, so that each one's CPU and GIL are its own (as in production, where the broker
+is remote and the load comes from elsewhere):
+- the simulator (`--role sim`), with its rate limit off and the added latency set;
+- the OMS (`--role oms`): `create_app(settings)` under uvicorn exactly as `oms api` serves it,
+  plus bench-only instrumentation monkeypatched in (no product code changes): every HTTP call
+  alpaca-py makes is timed around `requests.Session.send` (connection, request, the simulator's
+  latency and work, reading the body; alpaca-py's JSON->model parsing stays OMS time) and charged
+  to the API request whose thread made it (a contextvar set by an ASGI wrapper, which anyio
+  copies into the worker thread); SQL statements, commits and OrderService phases are timed the
+  same way. The totals come back to the client in an `x-bench` response header;
+- this process, the load generator (httpx, asyncio, N requests with C in flight).
+
+The OMS's client-side request budget (<= 200 requests/min, Alpaca's real limit) is replaced by
+a huge one in the OMS process: otherwise the benchmark would measure the budget's queueing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import contextvars
+import cProfile
+import io
+import json
+import os
+import pstats
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+SYMBOLS = ("AAPL", "MSFT", "GOOGL", "AMZN", "NVDA")
+TOKEN = "bench-token-" + "x" * 32
+POSTGRES_SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+TARGET_OVERHEAD_P50_MS = 5.0
+TARGET_OVERHEAD_P99_MS = 25.0
+TARGET_CALLS_PER_FILL = 1.2
+WARMUP_TRADES = 20
+PHASES = (
+    "_find_by_idempotency_key",
+    "_active_portfolio",
+    "_asset",
+    "_clock",
+    "_record",
+    "_send",
+    "_handle_submit_result",
+    "_settle_unknown_now",
+    "_wait_for_fill",
+    "_outcome",
+)
+
+
+# ============================================================================ the OMS process
+_current: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "bench_request", default=None
+)
+_background: dict[str, float] = {
+    "stream_events": 0,
+    "stream_ms": 0.0,
+    "broker_calls": 0,
+    "gc_ms": 0.0,
+    "gc_max_ms": 0.0,
+    "gc_runs": 0,
+    "sql_statements": 0,  # outside API requests: the stream consumer and the poller
+    "commits": 0,
+}
+_gc_start: list[float] = [0.0]
+
+
+def _gc_callback(phase: str, info: dict[str, int]) -> None:
+    if phase == "start":
+        _gc_start[0] = time.perf_counter()
+        return
+    pause = (time.perf_counter() - _gc_start[0]) * 1000
+    _background["gc_ms"] += pause
+    _background["gc_max_ms"] = max(_background["gc_max_ms"], pause)
+    _background["gc_runs"] += 1
+
+
+_background_lock = threading.Lock()
+_stream_marks: dict[str, dict[str, float]] = {}  # client_order_id -> stream milestones
+
+
+_profiles: list[cProfile.Profile] = []
+_profile_state = threading.local()
+_loop_profile: dict[str, Any] = {"depth": 0, "profile": None, "generation": 0}
+PROFILING = False
+
+
+def _thread_profile() -> cProfile.Profile:
+    """This thread's profiler for the current generation (each dump starts a new one)."""
+    generation = _loop_profile["generation"]
+    if getattr(_profile_state, "generation", None) != generation:
+        _profile_state.profile = cProfile.Profile()
+        _profile_state.generation = generation
+        with _background_lock:
+            _profiles.append(_profile_state.profile)
+    return _profile_state.profile
+
+
+def _profiled(fn: Any) -> Any:
+    """Run `fn` under this thread's cProfile (when --profile is on)."""
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        if not PROFILING:
+            return fn(*args, **kwargs)
+        profile = _thread_profile()
+        profile.enable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            profile.disable()
+
+    return run
+
+
+def _dump_profiles(path: str) -> None:
+    with _background_lock:
+        profiles = list(_profiles)
+        _profiles.clear()
+        _loop_profile["generation"] += 1
+    if _loop_profile["profile"] is not None:
+        profiles.append(_loop_profile["profile"])
+        _loop_profile["profile"] = None
+    profiles = [p for p in profiles if p.getstats()]
+    if not profiles:
+        return
+    stats = pstats.Stats(profiles[0])
+    for profile in profiles[1:]:
+        stats.add(profile)
+    stats.dump_stats(path)
+
+
+def _charge(key: str, elapsed_ms: float, count_key: str | None = None) -> None:
+    acc = _current.get()
+    if acc is None:
+        return
+    acc[key] = acc.get(key, 0.0) + elapsed_ms
+    if count_key is not None:
+        acc[count_key] = acc.get(count_key, 0) + 1
+
+
+def _count_background(key: str) -> None:
+    if _current.get() is None:
+        with _background_lock:
+            _background[key] += 1
+
+
+def _instrument() -> None:
+    """Monkeypatch timers in (bench process only)."""
+    import gc
+
+    import requests
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from oms_api.broker.stream import TradeUpdatesStream
+    from oms_api.orders.service import OrderService
+
+    gc.callbacks.append(_gc_callback)
+    original_send = requests.Session.send
+
+    def timed_send(self: Any, request: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        cpu = time.thread_time()
+        try:
+            return original_send(self, request, **kwargs)
+        finally:
+            elapsed = (time.perf_counter() - start) * 1000
+            _charge("broker_cpu_ms", (time.thread_time() - cpu) * 1000)
+            _charge("broker_ms", elapsed, "broker_calls")
+            _count_background("broker_calls")
+
+    requests.Session.send = timed_send  # type: ignore[method-assign]
+
+    @event.listens_for(Engine, "before_cursor_execute")
+    def _before(conn: Any, cursor: Any, statement: Any, params: Any, ctx: Any, many: Any) -> None:
+        conn.info["bench_t0"] = time.perf_counter()
+
+    @event.listens_for(Engine, "after_cursor_execute")
+    def _after(conn: Any, cursor: Any, statement: Any, params: Any, ctx: Any, many: Any) -> None:
+        elapsed = (time.perf_counter() - conn.info.pop("bench_t0", time.perf_counter())) * 1000
+        _charge("sql_ms", elapsed, "sql_statements")
+        _count_background("sql_statements")
+
+    @event.listens_for(Engine, "commit")
+    def _commit(conn: Any) -> None:
+        acc = _current.get()
+        if acc is not None:
+            acc["commits"] = acc.get("commits", 0) + 1
+        _count_background("commits")
+
+    def wrap_phase(name: str) -> None:
+        original = getattr(OrderService, name)
+
+        def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            cpu = time.thread_time()
+            result = None
+            try:
+                result = original(self, *args, **kwargs)
+                return result
+            finally:
+                end = time.perf_counter()
+                _charge(f"phase{name}", (end - start) * 1000)
+                _charge(f"cpu{name}", (time.thread_time() - cpu) * 1000)
+                acc = _current.get()
+                if acc is not None:
+                    marks = acc.setdefault("marks", {})
+                    marks.setdefault(f"{name}>", start)
+                    marks[f"{name}<"] = end
+                    if name == "_record" and result is not None:
+                        acc["client_order_id"] = result.client_order_id
+
+        setattr(OrderService, name, timed)
+
+    for name in (*PHASES, "place_trade"):
+        wrap_phase(name)
+    OrderService.place_trade = _profiled(OrderService.place_trade)  # type: ignore[method-assign]
+
+    original_event = OrderService.apply_trade_event
+
+    @_profiled
+    def timed_event(self: Any, event_: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return original_event(self, event_)
+        finally:
+            end = time.perf_counter()
+            with _background_lock:
+                _background["stream_events"] += 1
+                _background["stream_ms"] += (end - start) * 1000
+                marks = _stream_marks.setdefault(event_.order.client_order_id, {})
+                marks[f"stream {event_.event} apply>"] = start
+                marks[f"stream {event_.event} apply<"] = end
+
+    original_handle = TradeUpdatesStream._handle
+
+    async def timed_handle(self: Any, message: Any) -> None:
+        try:
+            data = message.get("data", {})
+            key = f"stream {data.get('event')} received"
+            with _background_lock:
+                _stream_marks.setdefault(data["order"]["client_order_id"], {})[key] = (
+                    time.perf_counter()
+                )
+        except Exception:
+            pass
+        await original_handle(self, message)
+
+    TradeUpdatesStream._handle = timed_handle  # type: ignore[method-assign]
+
+    OrderService.apply_trade_event = timed_event  # type: ignore[method-assign]
+
+
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds per kind of thread in this process (Linux /proc), keyed by thread name."""
+    totals: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for thread in threading.enumerate():
+        try:
+            stat = Path(f"/proc/self/task/{thread.native_id}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        kind = thread.name.rstrip("0123456789_ ").removesuffix(" (")  # pools: one entry
+        kind = {"MainThread": "event loop (uvicorn)", "AnyIO worker thread": "API workers"}.get(
+            kind, kind
+        )
+        totals[kind] = totals.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return totals
+
+
+class _TimingASGI:
+    """Puts the request's totals (server time, broker, SQL, phases) in an `x-bench` header."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["path"].startswith("/_bench/"):
+            if scope["path"] == "/_bench/profile":
+                _dump_profiles(parse_qs(scope["query_string"].decode())["path"][0])
+            body = json.dumps({**_background, "threads": _thread_cpu()}).encode()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": body})
+            return
+        acc: dict[str, Any] = {}
+        token = _current.set(acc)
+        start = time.perf_counter()
+        if PROFILING:  # the event loop's share: routing, validation, serialisation, h11
+            if _loop_profile["profile"] is None:
+                _loop_profile["profile"] = cProfile.Profile()
+            if _loop_profile["depth"] == 0:
+                _loop_profile["profile"].enable()
+            _loop_profile["depth"] += 1
+
+        async def timed_send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                now = time.perf_counter()
+                acc["server_ms"] = (now - start) * 1000
+                marks = acc.pop("marks", {})
+                with _background_lock:
+                    marks.update(_stream_marks.pop(acc.get("client_order_id", ""), {}))
+                marks["response"] = now
+                acc["timeline"] = {k: (v - start) * 1000 for k, v in marks.items()}
+                headers = list(message.get("headers", []))
+                headers.append((b"x-bench", json.dumps(acc).encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, timed_send)
+        finally:
+            _current.reset(token)
+            if PROFILING:
+                _loop_profile["depth"] -= 1
+                if _loop_profile["depth"] == 0 and _loop_profile["profile"] is not None:
+                    _loop_profile["profile"].disable()
+
+
+def run_oms(port: int, config: dict[str, Any]) -> None:
+    global PROFILING
+    import uvicorn
+
+    from oms_api.broker.ratelimit import RateLimiter
+    from oms_api.config import Settings
+    from oms_api.main import create_app
+
+    PROFILING = bool(config.pop("bench_profile", False))
+    _instrument()
+    settings = Settings(**config)
+    app = create_app(settings)
+    # Measure latency, not the client-side budget (which caps the OMS at 200 requests/min).
+    app.state.runtime.gateway.limiter = RateLimiter(1_000_000)
+    # As `oms api` serves it: uvicorn.run on host/port, one worker.
+    uvicorn.run(_TimingASGI(app), host="127.0.0.1", port=port, log_level="warning")
+
+
+def run_sim(port: int, latency_ms: int) -> None:
+    from oms_api.simulator import SimulatorOptions, SimulatorServer
+
+    options = SimulatorOptions(
+        port=port, rate_limit_per_minute=0, starting_cash=Decimal("1000000000")
+    )
+    server = SimulatorServer(options)
+    server.sim.latency_ms = latency_ms
+    server.serve_forever()
+
+
+# ============================================================================ the load generator
+@dataclass
+class Sample:
+    latency_ms: float
+    status_code: int
+    trade_status: str | None
+    trade_id: int | None
+    timing: dict[str, Any]
+
+    @property
+    def broker_ms(self) -> float:
+        return float(self.timing.get("broker_ms", 0.0))
+
+    @property
+    def overhead_ms(self) -> float:
+        return self.latency_ms - self.broker_ms
+
+
+@dataclass
+class RunResult:
+    db: str
+    concurrency: int
+    samples: list[Sample]
+    wall_seconds: float
+    filled: int
+    broker_calls: int
+    broker_calls_by_route: dict[str, int]
+    oms_cpu_seconds: float
+    sim_cpu_seconds: float
+    background: dict[str, float]  # deltas of the OMS's out-of-request counters over the run
+    http_floor_ms: float
+    thread_cpu: dict[str, float]
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def calls_per_fill(self) -> float:
+        return self.broker_calls / self.filled if self.filled else float("inf")
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Child:
+    """A subprocess running one role of this script, its output in a log file."""
+
+    def __init__(self, name: str, args: list[str], workdir: Path) -> None:
+        self.name = name
+        self.log_path = workdir / f"{name}.log"
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), *args],
+            cwd=workdir,  # away from the checkout's .env, so only the given settings apply
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def check_alive(self) -> None:
+        if self.process.poll() is not None:
+            tail = self.log_path.read_text(errors="replace")[-3000:]
+            raise SystemExit(f"{self.name} exited ({self.process.returncode}):\n{tail}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+
+def wait_for(check: Any, child: Child, what: str, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        child.check_alive()
+        try:
+            result = check()
+            if result:
+                return result
+        except (httpx.HTTPError, RuntimeError) as error:
+            last_error = error
+        time.sleep(0.1)
+    raise SystemExit(f"timed out waiting for {what} ({last_error})")
+
+
+@contextlib.contextmanager
+def database(kind: str, workdir: Path) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:8]}.db'}"
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    name = f"oms_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_SERVER_URL, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            url = make_url(POSTGRES_SERVER_URL).set(database=name)
+            yield url.render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+def oms_config(database_url: str, sim_url: str, fill_poll_interval: float) -> dict[str, Any]:
+    return {
+        "database_url": database_url,
+        "oms_api_token": TOKEN,
+        "alpaca_api_key_id": "SIMULATOR-KEY",
+        "alpaca_secret_key": "simulator-secret",
+        "alpaca_base_url": sim_url,
+        "alpaca_data_url": sim_url,
+        "alpaca_stream_url": sim_url.replace("http://", "ws://") + "/stream",
+        "stream_enabled": True,
+        "fill_poll_interval_seconds": str(fill_poll_interval),
+        "log_level": "WARNING",
+    }
+
+
+async def _one_trade(client: httpx.AsyncClient, symbol: str) -> Sample:
+    body = {"portfolio": "bench", "symbol": symbol, "side": "buy", "qty": "1"}
+    start = time.perf_counter()
+    response = await client.post("/api/v1/trade", json=body)
+    latency = (time.perf_counter() - start) * 1000
+    timing = json.loads(response.headers.get("x-bench", "{}"))
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = {}
+    trade = payload.get("error", {}).get("details", {}).get("trade") or payload
+    return Sample(latency, response.status_code, trade.get("status"), trade.get("id"), timing)
+
+
+async def _http_floor(base_url: str, count: int = 100) -> list[float]:
+    """Client latency of a request the OMS process answers before FastAPI: the HTTP hop alone."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+        latencies = []
+        for _ in range(count):
+            start = time.perf_counter()
+            await client.get("/_bench/background")
+            latencies.append((time.perf_counter() - start) * 1000)
+        return latencies
+
+
+async def _trades(base_url: str, count: int, concurrency: int) -> tuple[list[Sample], float]:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with httpx.AsyncClient(
+        base_url=base_url, headers=headers, limits=limits, timeout=60
+    ) as client:
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for i in range(count):
+            queue.put_nowait(i)
+        samples: list[Sample] = []
+
+        async def worker() -> None:
+            while True:
+                try:
+                    i = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                samples.append(await _one_trade(client, SYMBOLS[i % len(SYMBOLS)]))
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return samples, time.perf_counter() - start
+
+
+def final_status(client: httpx.Client, sample: Sample) -> str | None:
+    if sample.trade_status == "filled" or sample.trade_id is None:
+        return sample.trade_status
+    return client.get(f"/api/v1/trades/{sample.trade_id}").json().get("status")
+
+
+def measure(
+    db: str,
+    concurrency: int,
+    trades: int,
+    oms_url: str,
+    oms: Child,
+    sim: Child,
+    control: Any,
+    profile_dir: Path | None = None,
+) -> RunResult:
+    asyncio.run(_trades(oms_url, len(SYMBOLS) + WARMUP_TRADES, concurrency))  # caches, pools
+    time.sleep(0.5)  # let the warm-up's stream events land before counting
+    floor = percentile(asyncio.run(_http_floor(oms_url)), 0.5)
+    http = httpx.Client(base_url=oms_url, headers={"Authorization": f"Bearer {TOKEN}"})
+    background_before = http.get("/_bench/background").json()
+    if profile_dir is not None:  # start the run's profile afresh (drops the warm-up's)
+        http.get("/_bench/profile", params={"path": str(profile_dir / "warmup.prof")})
+    control.reset_counters()
+    oms_cpu, sim_cpu = cpu_seconds(oms.pid), cpu_seconds(sim.pid)
+    samples, wall = asyncio.run(_trades(oms_url, trades, concurrency))
+    counters = control.counters()
+    oms_cpu, sim_cpu = cpu_seconds(oms.pid) - oms_cpu, cpu_seconds(sim.pid) - sim_cpu
+    background = http.get("/_bench/background").json()
+    if profile_dir is not None:
+        http.get("/_bench/profile", params={"path": str(profile_dir / f"{db}-c{concurrency}.prof")})
+    by_route = {route: n for route, n in counters.items() if " /v2/" in route}
+    errors = [f"HTTP {s.status_code} {s.trade_status}" for s in samples if s.status_code != 201]
+    filled = sum(1 for s in samples if final_status(http, s) == "filled")
+    http.close()
+    return RunResult(
+        db=db,
+        concurrency=concurrency,
+        samples=samples,
+        wall_seconds=wall,
+        filled=filled,
+        broker_calls=sum(by_route.values()),
+        broker_calls_by_route=by_route,
+        oms_cpu_seconds=oms_cpu,
+        sim_cpu_seconds=sim_cpu,
+        background={
+            key: value - background_before[key] if key != "gc_max_ms" else value
+            for key, value in background.items()
+            if key != "threads"
+        },
+        http_floor_ms=floor,
+        thread_cpu={
+            name: seconds - background_before["threads"].get(name, 0.0)
+            for name, seconds in background["threads"].items()
+        },
+        errors=errors,
+    )
+
+
+def bench_database(
+    db: str, args: argparse.Namespace, sim: Child, sim_url: str, workdir: Path
+) -> list[RunResult]:
+    from oms_api.db.migrate import upgrade
+    from oms_api.simulator import SimulatorControl
+
+    results = []
+    with database(db, workdir) as url:
+        upgrade(url)
+        port = free_port()
+        config = oms_config(url, sim_url, args.fill_poll_interval)
+        config["bench_profile"] = args.profile is not None
+        oms = Child(
+            f"oms-{db}", ["--role", "oms", "--port", str(port), json.dumps(config)], workdir
+        )
+        control = SimulatorControl(sim_url)
+        try:
+            oms_url = f"http://127.0.0.1:{port}"
+            health = httpx.Client(base_url=oms_url, timeout=10)
+            wait_for(
+                lambda: health.get("/health").json().get("stream_connected"),
+                oms,
+                "the OMS to start with its trade stream connected",
+            )
+            health.close()
+            with httpx.Client(base_url=oms_url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+                r = c.post("/api/v1/portfolios", json={"name": "bench"})
+                if r.status_code not in (200, 201):
+                    raise SystemExit(f"could not create the portfolio: {r.text}")
+            for concurrency in args.concurrency:
+                print(f"  {db}: {args.trades} trades at concurrency {concurrency} ...", flush=True)
+                results.append(
+                    measure(db, concurrency, args.trades, oms_url, oms, sim, control, args.profile)
+                )
+        finally:
+            control.close()
+            oms.stop()
+    return results
+
+
+# ============================================================================ report
+def _ms(value: float) -> str:
+    return f"{value:6.1f}"
+
+
+def report(results: list[RunResult], args: argparse.Namespace) -> None:
+    print()
+    print(
+        f"OMS latency: {args.trades} market buys of 1 share per run; simulator latency "
+        f"{args.latency_ms} ms per REST call; stream on; fill_poll_interval "
+        f"{args.fill_poll_interval:g} s; {os.cpu_count()} CPUs, load average "
+        f"{args.load_before:.2f} before the run"
+    )
+    header = (
+        f"{'db':9}{'conc':>5}{'filled':>8}{'trades/s':>9}"
+        f"{'latency p50/p99':>18}{'broker p50/p99':>17}{'overhead p50/p99':>19}"
+        f"{'calls/fill':>11}{'OMS CPU/trade':>14}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        lat = [s.latency_ms for s in r.samples]
+        brk = [s.broker_ms for s in r.samples]
+        ovh = [s.overhead_ms for s in r.samples]
+        print(
+            f"{r.db:9}{r.concurrency:>5}{r.filled:>5}/{len(r.samples):<3}"
+            f"{len(r.samples) / r.wall_seconds:>8.1f}"
+            f"{_ms(percentile(lat, 0.5))} /{_ms(percentile(lat, 0.99))} ms"
+            f"{_ms(percentile(brk, 0.5))} /{_ms(percentile(brk, 0.99))} ms"
+            f"{_ms(percentile(ovh, 0.5))} /{_ms(percentile(ovh, 0.99))} ms"
+            f"{r.calls_per_fill:>11.3f}"
+            f"{r.oms_cpu_seconds * 1000 / len(r.samples):>11.1f} ms"
+        )
+    print()
+    print(
+        f"Targets at concurrency 1: overhead p50 <= {TARGET_OVERHEAD_P50_MS:g} ms, "
+        f"p99 <= {TARGET_OVERHEAD_P99_MS:g} ms; at every concurrency: <= "
+        f"{TARGET_CALLS_PER_FILL:g} broker REST calls per filled market order"
+    )
+    for r in results:
+        ovh = [s.overhead_ms for s in r.samples]
+        p50, p99 = percentile(ovh, 0.5), percentile(ovh, 0.99)
+        checks = [r.calls_per_fill <= TARGET_CALLS_PER_FILL and not r.errors]
+        parts = []
+        if r.concurrency == 1:
+            checks += [p50 <= TARGET_OVERHEAD_P50_MS, p99 <= TARGET_OVERHEAD_P99_MS]
+            parts += [
+                f"overhead p50 {p50:.1f} ms ({p50 / TARGET_OVERHEAD_P50_MS:.2f} of "
+                f"{TARGET_OVERHEAD_P50_MS:g})",
+                f"p99 {p99:.1f} ms ({p99 / TARGET_OVERHEAD_P99_MS:.2f} of "
+                f"{TARGET_OVERHEAD_P99_MS:g})",
+            ]
+        parts.append(
+            f"calls/fill {r.calls_per_fill:.3f} ({r.calls_per_fill / TARGET_CALLS_PER_FILL:.2f} "
+            f"of {TARGET_CALLS_PER_FILL:g})"
+        )
+        verdict = "PASS" if all(checks) else "MISS"
+        print(f"  {verdict}  {r.db:8} c={r.concurrency:<3} " + ", ".join(parts))
+        routes = ", ".join(f"{k} x{v}" for k, v in sorted(r.broker_calls_by_route.items()))
+        print(f"        broker calls: {routes}")
+        if r.errors:
+            print(f"        {len(r.errors)} non-201 answers, e.g. {r.errors[0]}")
+
+
+def report_detail(results: list[RunResult]) -> None:
+    """Where the time goes: means per trade, inside the OMS."""
+    print()
+    print("Where the time goes (mean ms per trade; server = inside the OMS's ASGI app):")
+    for r in results:
+        n = len(r.samples)
+        t = [s.timing for s in r.samples]
+
+        def mean(key: str, timings: list[dict[str, Any]] = t) -> float:
+            return statistics.fmean(float(x.get(key, 0.0)) for x in timings)
+
+        def listing(prefix: str, names: tuple[str, ...]) -> str:
+            shown = [(name, mean(prefix + name)) for name in names]
+            return ", ".join(
+                f"{name.strip('_').removeprefix('handle_')} {value:.2f}"
+                for name, value in shown
+                if value >= 0.005
+            )
+
+        bg = r.background
+        per_event = bg["stream_ms"] / bg["stream_events"] if bg["stream_events"] else 0.0
+        threads = sorted(r.thread_cpu.items(), key=lambda item: -item[1])
+        client = statistics.fmean(s.latency_ms for s in r.samples)
+        print(f"  {r.db} c={r.concurrency}:")
+        print(
+            f"    client {client:.2f}, server {mean('server_ms'):.2f}, broker "
+            f"{mean('broker_ms'):.2f}; HTTP hop alone (p50) {r.http_floor_ms:.2f}"
+        )
+        print(
+            f"    request thread: {mean('sql_statements'):.1f} SQL statements "
+            f"({mean('sql_ms'):.2f} ms in the driver), {mean('commits'):.1f} commits; "
+            f"phases: {listing('phase', PHASES)}"
+        )
+        print(f"    its CPU: {listing('cpu', (*PHASES, 'place_trade'))}")
+        print(
+            f"    stream consumer and poller: {bg['stream_events'] / n:.1f} events/trade at "
+            f"{per_event:.2f} ms each, {bg['sql_statements'] / n:.1f} SQL statements and "
+            f"{bg['commits'] / n:.1f} commits/trade, {bg['broker_calls'] / n:.2f} broker "
+            "calls/trade"
+        )
+        print(
+            "    OMS CPU ms/trade by thread: "
+            + ", ".join(f"{name} {sec * 1000 / n:.1f}" for name, sec in threads if sec > 0)
+            + f"; simulator CPU {r.sim_cpu_seconds * 1000 / n:.1f}"
+        )
+        print(
+            f"    OMS garbage collection: {bg['gc_ms'] / n:.2f} ms/trade in {bg['gc_runs']:.0f} "
+            f"runs (longest pause since start {bg['gc_max_ms']:.1f} ms)"
+        )
+
+
+def report_timelines(results: list[RunResult]) -> None:
+    """Mean ms from the request's arrival in the OMS to each milestone of a trade."""
+    print()
+    print("Timeline of a trade (mean ms after the request reached the OMS's ASGI app):")
+    for r in results:
+        keys: dict[str, list[float]] = {}
+        for sample in r.samples:
+            for key, value in sample.timing.get("timeline", {}).items():
+                keys.setdefault(key, []).append(value)
+        ordered = sorted(keys.items(), key=lambda item: statistics.fmean(item[1]))
+        line = ", ".join(f"{k} {statistics.fmean(v):.1f}" for k, v in ordered if len(v) > 1)
+        print(f"  {r.db} c={r.concurrency}: {line}")
+        for worst in sorted(r.samples, key=lambda s: -s.overhead_ms)[:2]:
+            marks = sorted(worst.timing.get("timeline", {}).items(), key=lambda item: item[1])
+            print(
+                f"    slowest (overhead {worst.overhead_ms:.1f} ms, broker {worst.broker_ms:.1f}): "
+                + ", ".join(f"{k} {v:.1f}" for k, v in marks)
+            )
+
+
+def report_profiles(results: list[RunResult], directory: Path) -> None:
+    for r in results:
+        path = directory / f"{r.db}-c{r.concurrency}.prof"
+        if not path.exists():
+            continue
+        out = io.StringIO()
+        stats = pstats.Stats(str(path), stream=out)
+        stats.sort_stats("tottime").print_stats(25)
+        stats.sort_stats("cumulative").print_stats("oms_api", 40)
+        print(f"\n==== profile {path} (per {len(r.samples)} trades) ====")
+        print(out.getvalue())
+
+
+# ============================================================================ main
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trades", type=int, default=200, help="trades per run (default 200)")
+    parser.add_argument(
+        "--latency-ms", type=int, default=20, help="simulator latency per REST call (default 20)"
+    )
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument(
+        "--concurrency",
+        type=lambda text: [int(c) for c in text.split(",") if c.strip()],
+        default=[1, 16],
+        help="comma-separated requests in flight (default 1,16)",
+    )
+    parser.add_argument(
+        "--fill-poll-interval", type=float, default=1.0, help="OMS setting (default 1 s)"
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="cProfile the OMS (slower!) and write DIR/<db>-c<N>.prof per run, with a summary",
+    )
+    parser.add_argument(
+        "--detail",
+        action="store_true",
+        help="also print where the time goes: phases, SQL, threads, a trade's timeline",
+    )
+    parser.add_argument("--role", choices=["sim", "oms"], help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("config", nargs="?", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.role == "sim":
+        run_sim(args.port, args.latency_ms)
+        return 0
+    if args.role == "oms":
+        run_oms(args.port, json.loads(args.config))
+        return 0
+
+    from oms_api.simulator import SimulatorControl
+
+    dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    args.load_before = os.getloadavg()[0]  # other work on the machine skews every number
+    results: list[RunResult] = []
+    with tempfile.TemporaryDirectory(prefix="oms-bench-") as tmp:
+        workdir = Path(tmp)
+        port = free_port()
+        sim = Child(
+            "sim",
+            ["--role", "sim", "--port", str(port), "--latency-ms", str(args.latency_ms)],
+            workdir,
+        )
+        sim_url = f"http://127.0.0.1:{port}"
+        try:
+            control = SimulatorControl(sim_url, timeout=2)
+            wait_for(control.state, sim, "the simulator to start")
+            control.close()
+            for db in dbs:
+                results.extend(bench_database(db, args, sim, sim_url, workdir))
+        finally:
+            sim.stop()
+    report(results, args)
+    if args.detail:
+        report_detail(results)
+        report_timelines(results)
+    if args.profile is not None:
+        report_profiles(results, args.profile)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
