@@ -437,25 +437,38 @@ class OrderService:
             previous = order.status
             if not can_transition(OrderStatus(previous), OrderStatus.REJECTED):
                 return order
-            order.status = OrderStatus.REJECTED.value
             order.error_code = code
             order.error_message = message[:500]
-            order.updated_at = self.now()
-            session.add(order)
-            session.add(
-                OrderEvent(
-                    order_id=order_id,
-                    from_status=previous,
-                    to_status=order.status,
-                    source=source.value,
-                    note=message[:500],
-                    payload=_error_payload(error),
-                    created_at=self.now(),
-                )
-            )
-            session.commit()
+            self._set_status(session, order, OrderStatus.REJECTED, source, message, error)
         self.watch.touch(order_id)
         return order
+
+    def _set_status(
+        self,
+        session: Session,
+        order: Order,
+        status: OrderStatus,
+        source: EventSource,
+        note: str,
+        error: BrokerError | None,
+    ) -> None:
+        """Change the status (already checked against the table), log it, commit."""
+        previous = order.status
+        order.status = status.value
+        order.updated_at = self.now()
+        session.add(order)
+        session.add(
+            OrderEvent(
+                order_id=order.id,
+                from_status=previous,
+                to_status=order.status,
+                source=source.value,
+                note=note[:500],
+                payload=_error_payload(error),
+                created_at=self.now(),
+            )
+        )
+        session.commit()
 
     def _mark_unknown(self, order_id: int, error: BrokerError | None, source: EventSource) -> Order:
         with self._locked(order_id) as (session, order):
@@ -464,23 +477,10 @@ class OrderService:
                 OrderStatus(previous), OrderStatus.UNKNOWN
             ):
                 return order
-            order.status = OrderStatus.UNKNOWN.value
             order.error_code = "outcome_unknown"
             order.error_message = (error.message if error else "no answer from the broker")[:500]
-            order.updated_at = self.now()
-            session.add(order)
-            session.add(
-                OrderEvent(
-                    order_id=order_id,
-                    from_status=previous,
-                    to_status=order.status,
-                    source=source.value,
-                    note="the broker's answer was lost; settling by client_order_id",
-                    payload=_error_payload(error),
-                    created_at=self.now(),
-                )
-            )
-            session.commit()
+            note = "the broker's answer was lost; settling by client_order_id"
+            self._set_status(session, order, OrderStatus.UNKNOWN, source, note, error)
         return order
 
     def _settle_unknown_now(self, order: Order) -> Order:
@@ -888,6 +888,15 @@ class OrderService:
             portfolio_name=portfolio_name,
             clock=clock,
             error=error,
+            fills=self.fills_of(order.id),
+        )
+
+    def outcome_of(self, order: Order) -> TradeOutcome:
+        """A stored trade as the API shows it (no clock look-up, no error mapping)."""
+        assert order.id is not None
+        return TradeOutcome(
+            order=order,
+            portfolio_name=self.portfolio_name(order.portfolio_id),
             fills=self.fills_of(order.id),
         )
 

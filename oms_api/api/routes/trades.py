@@ -100,12 +100,7 @@ async def place_trade(
 
 @router.post("/trades/{trade_id}/cancel", response_model=TradeResult)
 def cancel_trade(trade_id: int, orders: OrdersDep, runtime: RuntimeDep) -> TradeResult:
-    order = orders.cancel(trade_id)
-    outcome = TradeOutcome(
-        order=order,
-        portfolio_name=orders.portfolio_name(order.portfolio_id),
-        fills=orders.fills_of(trade_id),
-    )
+    outcome = orders.outcome_of(orders.cancel(trade_id))
     return _result(outcome, runtime.settings.mode.value)
 
 
@@ -132,12 +127,7 @@ def get_trades(
 
 @router.get("/trades/{trade_id}", response_model=TradeDetail)
 def get_trade(trade_id: int, orders: OrdersDep, runtime: RuntimeDep) -> TradeDetail:
-    order = orders.get_order(trade_id)
-    outcome = TradeOutcome(
-        order=order,
-        portfolio_name=orders.portfolio_name(order.portfolio_id),
-        fills=orders.fills_of(trade_id),
-    )
+    outcome = orders.outcome_of(orders.get_order(trade_id))
     result = _result(outcome, runtime.settings.mode.value)
     events = [
         OrderEventPublic.model_validate(e.model_dump()) for e in events_of(runtime.engine, trade_id)
