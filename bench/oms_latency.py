@@ -19,7 +19,8 @@ is remote and the load comes from elsewhere):
   to the API request whose thread made it (a contextvar set by an ASGI wrapper, which anyio
   copies into the worker thread); SQL statements, commits and OrderService phases are timed the
   same way. The totals come back to the client in an `x-bench` response header;
-- this process, the load generator (httpx, asyncio, N requests with C in flight).
+- this process, the load generator (http.client, one keep-alive connection and thread per
+  request in flight).
 
 The OMS's client-side request budget (<= 200 requests/min, Alpaca's real limit) is replaced by
 a huge one in the OMS process: otherwise the benchmark would measure the budget's queueing.
@@ -28,10 +29,10 @@ a huge one in the OMS process: otherwise the benchmark would measure the budget'
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import contextvars
 import cProfile
+import http.client
 import io
 import json
 import os
@@ -526,53 +527,81 @@ def oms_config(database_url: str, sim_url: str, fill_poll_interval: float) -> di
     }
 
 
-async def _one_trade(client: httpx.AsyncClient, symbol: str) -> Sample:
-    body = {"portfolio": "bench", "symbol": symbol, "side": "buy", "qty": "1"}
+class _Connection:
+    """One keep-alive HTTP/1.1 connection (http.client): the leanest client the standard
+    library has, so the load generator's own CPU barely shows in the latency."""
+
+    def __init__(self, base_url: str) -> None:
+        host, port = base_url.removeprefix("http://").split(":")
+        self._conn = http.client.HTTPConnection(host, int(port), timeout=60)
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, Any, bytes]:
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        self._conn.request(method, path, body=body, headers=headers)
+        response = self._conn.getresponse()
+        return response.status, response.headers, response.read()
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _one_trade(conn: _Connection, symbol: str) -> Sample:
+    body = json.dumps({"portfolio": "bench", "symbol": symbol, "side": "buy", "qty": "1"})
     start = time.perf_counter()
-    response = await client.post("/api/v1/trade", json=body)
+    status, headers, raw = conn.request("POST", "/api/v1/trade", body.encode())
     latency = (time.perf_counter() - start) * 1000
-    timing = json.loads(response.headers.get("x-bench", "{}"))
+    timing = json.loads(headers.get("x-bench", "{}"))
     try:
-        payload = response.json()
+        payload = json.loads(raw)
     except ValueError:
         payload = {}
     trade = payload.get("error", {}).get("details", {}).get("trade") or payload
-    return Sample(latency, response.status_code, trade.get("status"), trade.get("id"), timing)
+    return Sample(latency, status, trade.get("status"), trade.get("id"), timing)
 
 
-async def _http_floor(base_url: str, count: int = 100) -> list[float]:
+def _http_floor(base_url: str, count: int = 100) -> list[float]:
     """Client latency of a request the OMS process answers before FastAPI: the HTTP hop alone."""
-    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
-        latencies = []
+    conn = _Connection(base_url)
+    latencies = []
+    try:
         for _ in range(count):
             start = time.perf_counter()
-            await client.get("/_bench/background")
+            conn.request("GET", "/_bench/background")
             latencies.append((time.perf_counter() - start) * 1000)
-        return latencies
+    finally:
+        conn.close()
+    return latencies
 
 
-async def _trades(base_url: str, count: int, concurrency: int) -> tuple[list[Sample], float]:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    async with httpx.AsyncClient(
-        base_url=base_url, headers=headers, limits=limits, timeout=60
-    ) as client:
-        queue: asyncio.Queue[int] = asyncio.Queue()
-        for i in range(count):
-            queue.put_nowait(i)
-        samples: list[Sample] = []
+def _trades(base_url: str, count: int, concurrency: int) -> tuple[list[Sample], float]:
+    """`count` trades with `concurrency` in flight: one thread and connection per slot."""
+    next_index = iter(range(count))
+    lock = threading.Lock()
+    samples: list[Sample] = []
 
-        async def worker() -> None:
+    def worker() -> None:
+        conn = _Connection(base_url)
+        try:
             while True:
-                try:
-                    i = queue.get_nowait()
-                except asyncio.QueueEmpty:
+                with lock:
+                    i = next(next_index, None)
+                if i is None:
                     return
-                samples.append(await _one_trade(client, SYMBOLS[i % len(SYMBOLS)]))
+                sample = _one_trade(conn, SYMBOLS[i % len(SYMBOLS)])
+                with lock:
+                    samples.append(sample)
+        finally:
+            conn.close()
 
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return samples, time.perf_counter() - start
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return samples, time.perf_counter() - start
 
 
 def final_status(client: httpx.Client, sample: Sample) -> str | None:
@@ -591,16 +620,16 @@ def measure(
     control: Any,
     profile_dir: Path | None = None,
 ) -> RunResult:
-    asyncio.run(_trades(oms_url, len(SYMBOLS) + WARMUP_TRADES, concurrency))  # caches, pools
+    _trades(oms_url, len(SYMBOLS) + WARMUP_TRADES, concurrency)  # caches, pools
     time.sleep(0.5)  # let the warm-up's stream events land before counting
-    floor = percentile(asyncio.run(_http_floor(oms_url)), 0.5)
+    floor = percentile(_http_floor(oms_url), 0.5)
     http = httpx.Client(base_url=oms_url, headers={"Authorization": f"Bearer {TOKEN}"})
     background_before = http.get("/_bench/background").json()
     if profile_dir is not None:  # start the run's profile afresh (drops the warm-up's)
         http.get("/_bench/profile", params={"path": str(profile_dir / "warmup.prof")})
     control.reset_counters()
     oms_cpu, sim_cpu = cpu_seconds(oms.pid), cpu_seconds(sim.pid)
-    samples, wall = asyncio.run(_trades(oms_url, trades, concurrency))
+    samples, wall = _trades(oms_url, trades, concurrency)
     counters = control.counters()
     oms_cpu, sim_cpu = cpu_seconds(oms.pid) - oms_cpu, cpu_seconds(sim.pid) - sim_cpu
     background = http.get("/_bench/background").json()

@@ -71,7 +71,7 @@ class Runtime:
     ) -> Runtime:
         engine = engine or make_engine(settings.database_url)
         gateway = gateway or build_gateway(settings)
-        return cls(
+        runtime = cls(
             settings=settings,
             engine=engine,
             gateway=gateway,
@@ -79,6 +79,8 @@ class Runtime:
             portfolios=PortfolioService(engine),
             market=MarketService(gateway),
         )
+        runtime.orders.stream_live = lambda: runtime.stream_connected
+        return runtime
 
     # -- health ------------------------------------------------------------
     def database_ok(self) -> bool:

@@ -19,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
+from sqlalchemy import select as sa_select
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, select
@@ -53,6 +55,8 @@ from oms_api.portfolios.models import Portfolio
 log = logging.getLogger(__name__)
 
 AVG_PRICE_PLACES = Decimal("0.000001")
+# trade_updates events that only acknowledge an order (no execution, no state of their own).
+_ACK_EVENTS = frozenset({"new", "pending_new", "accepted"})
 
 
 class Broker(Protocol):
@@ -103,20 +107,39 @@ class TradeOutcome:
 
 
 class OrderWatch:
-    """Wakes request threads waiting for an order to change (fed by the stream)."""
+    """Wakes request threads waiting for an order to change, and hands them the order as it
+    was committed (so a waiter need not read it back). Fed by every apply in this process."""
+
+    MAX_TRACKED = 10_000  # recent orders remembered; older ones fall back to a database read
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._versions: dict[int, int] = {}
+        self._latest: dict[int, tuple[Order, list[Fill] | None]] = {}
 
-    def touch(self, order_id: int) -> None:
+    def touch(
+        self, order_id: int, order: Order | None = None, fills: list[Fill] | None = None
+    ) -> None:
         with self._cond:
-            self._versions[order_id] = self._versions.get(order_id, 0) + 1
+            self._versions[order_id] = self._versions.pop(order_id, 0) + 1
+            if order is not None:
+                self._latest[order_id] = (order, fills)
+            else:
+                self._latest.pop(order_id, None)
+            while len(self._versions) > self.MAX_TRACKED:
+                oldest = next(iter(self._versions))
+                del self._versions[oldest]
+                self._latest.pop(oldest, None)
             self._cond.notify_all()
 
     def version(self, order_id: int) -> int:
         with self._cond:
             return self._versions.get(order_id, 0)
+
+    def latest(self, order_id: int) -> tuple[int, tuple[Order, list[Fill] | None] | None]:
+        """The version and, when this process committed it, the order as of that version."""
+        with self._cond:
+            return self._versions.get(order_id, 0), self._latest.get(order_id)
 
     def wait(self, order_id: int, since: int, timeout: float) -> bool:
         """True if the order changed after `since` within `timeout` seconds."""
@@ -130,6 +153,7 @@ class OrderWatch:
     def forget(self, order_id: int) -> None:
         with self._cond:
             self._versions.pop(order_id, None)
+            self._latest.pop(order_id, None)
 
 
 @dataclass
@@ -137,6 +161,9 @@ class ServiceSettings:
     reject_when_market_closed: bool = False
     fill_wait_polls: int = 3
     fill_poll_interval_seconds: float = 1.0
+    # After the broker accepts, how long the request waits for the stream before writing the
+    # reply itself (the stream's fill usually follows within milliseconds).
+    stream_wait_seconds: float = 0.25
     unknown_grace_seconds: float = 10.0
     settle_attempts: int = 3  # in-request look-up / re-send rounds for an unknown outcome
     settle_backoff_seconds: float = 0.5
@@ -167,6 +194,17 @@ class OrderService:
         # SQLite serialises writers per process; PostgreSQL uses row locks instead.
         self._sqlite_write_lock = threading.RLock()
         self.recovered = threading.Event()
+        # client_order_id -> order id for orders this process recorded (immutable pairs), so a
+        # stream event finds its order without a query.
+        self._order_ids: dict[str, int] = {}
+        # order id -> the last broker view (broker id, status, filled qty) this process applied.
+        self._applied: dict[int, tuple[str, str, Decimal]] = {}
+        self._memo_lock = threading.Lock()
+        # order id -> the broker's latest acknowledgement, while the request thread that sent
+        # the order waits for the stream to bring more (see _await_stream_news).
+        self._in_flight: dict[int, BrokerOrder] = {}
+        # Whether this process hears the trade stream right now (set by the runtime).
+        self.stream_live: Callable[[], bool] = lambda: False
 
     # ------------------------------------------------------------------ sessions
     @contextmanager
@@ -228,11 +266,15 @@ class OrderService:
 
         try:
             result = self._send(order, first=True)
-            order = self._handle_submit_result(order, result)
+            if self._stream_follows(result):
+                order = self._await_stream_news(order, result)
+            else:
+                order = self._handle_submit_result(order, result)
             if order.status == OrderStatus.UNKNOWN:
                 order = self._settle_unknown_now(order)
+            fills = self._handed_fills(order)
             if order.status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED):
-                order = self._wait_for_fill(order)
+                order, fills = self._wait_for_fill(order)
         except ServiceError as error:
             if error.code != "database_unavailable":
                 raise
@@ -245,7 +287,7 @@ class OrderService:
                 "again; its outcome is recorded when the database is back",
                 {"trade_id": order.id, "client_order_id": order.client_order_id},
             ) from None
-        return self._outcome(order, portfolio.name, clock)
+        return self._outcome(order, portfolio.name, clock, fills)
 
     def _find_by_idempotency_key(self, key: str) -> Order | None:
         with self._session() as session:
@@ -270,27 +312,41 @@ class OrderService:
             # A client retrying after "outcome unknown" wants the outcome: ask the broker now
             # (a re-send, if due, reuses the client_order_id, so it cannot place it twice).
             order = self.settle(order.id, EventSource.API, allow_resend=True)
+        fills = None
         if order.status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED):
             # Answer as the original request does (it waits for the fill), not mid-flight.
-            order = self._wait_for_fill(order)
-        outcome = self._outcome(order, self.portfolio_name(order.portfolio_id), self._clock())
+            order, fills = self._wait_for_fill(order)
+        outcome = self._outcome(
+            order, self.portfolio_name(order.portfolio_id), self._clock(), fills
+        )
         outcome.replayed = True
         return outcome
 
     def _active_portfolio(self, name: str) -> Portfolio:
-        with self._session() as session:
-            portfolio = session.exec(
-                select(Portfolio).where(Portfolio.name == name.strip().lower())
-            ).first()
-        if portfolio is None:
+        table = Portfolio.__table__  # type: ignore[attr-defined]
+        query = sa_select(table.c.id, table.c.name, table.c.status).where(
+            table.c.name == name.strip().lower()
+        )
+        try:
+            with self.engine.connect() as conn:
+                if is_postgres(self.engine):
+                    # One read, no transaction around it: one round trip instead of three.
+                    conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                row = conn.execute(query).first()
+        except OperationalError as error:
+            log.error("database unavailable: %s", error.__class__.__name__)
+            raise ServiceError(
+                503, "database_unavailable", "database unavailable — nothing was sent"
+            ) from None
+        if row is None:
             raise TradeRejected(
                 "portfolio_not_found", f"portfolio {name!r} does not exist", "portfolio"
             )
-        if portfolio.status != PortfolioStatus.ACTIVE:
+        if row.status != PortfolioStatus.ACTIVE:
             raise TradeRejected(
                 "portfolio_paused", f"portfolio {name!r} is paused", "portfolio", status=409
             )
-        return portfolio
+        return Portfolio.model_construct(id=row.id, name=row.name, status=row.status)
 
     def _asset(self, symbol: str) -> Asset:
         try:
@@ -354,27 +410,44 @@ class OrderService:
             submitted_at=now,
             updated_at=now,
         )
-        with self._session() as session:
-            session.add(order)
-            try:
-                session.flush()
-            except IntegrityError:
-                session.rollback()
-                if idempotency_key is not None:
-                    return None
-                raise
-            session.add(
-                OrderEvent(
-                    order_id=order.id,
-                    from_status=None,
-                    to_status=OrderStatus.PENDING_SUBMIT.value,
-                    source=EventSource.API.value,
-                    note="recorded before sending",
-                    created_at=now,
+        orders = Order.__table__  # type: ignore[attr-defined]
+        events = OrderEvent.__table__  # type: ignore[attr-defined]
+        values = {c.name: getattr(order, c.name) for c in orders.columns if c.name != "id"}
+        # Core statements: this write sits on every trade's path, before the broker call.
+        try:
+            with self.engine.begin() as conn:
+                # Parameters passed apart from the statement: its compiled form is cached.
+                order.id = conn.execute(orders.insert(), values).inserted_primary_key[0]
+                conn.execute(
+                    events.insert(),
+                    {
+                        "order_id": order.id,
+                        "from_status": None,
+                        "to_status": OrderStatus.PENDING_SUBMIT.value,
+                        "source": EventSource.API.value,
+                        "note": "recorded before sending",
+                        "created_at": now,
+                    },
                 )
-            )
-            session.commit()
+        except IntegrityError:
+            if idempotency_key is not None:
+                return None  # a concurrent twin recorded this Idempotency-Key first
+            raise
+        except OperationalError as error:
+            log.error("database unavailable: %s", error.__class__.__name__)
+            raise ServiceError(
+                503, "database_unavailable", "database unavailable — nothing was sent"
+            ) from None
+        assert order.id is not None
+        self._remember(self._order_ids, order.client_order_id, order.id)
         return order
+
+    def _remember(self, memo: dict[Any, Any], key: Any, value: Any) -> None:
+        with self._memo_lock:
+            memo.pop(key, None)
+            memo[key] = value
+            if len(memo) > OrderWatch.MAX_TRACKED:
+                del memo[next(iter(memo))]
 
     @staticmethod
     def _submission(order: Order) -> OrderSubmission:
@@ -406,6 +479,40 @@ class OrderService:
                 session.add(row)
                 session.commit()
         return self.broker.submit_order(self._submission(order))
+
+    def _stream_follows(self, result: SubmitResult) -> bool:
+        """The broker took the order, nothing is filled yet, and this process hears the
+        trade stream: its events for the order follow within milliseconds."""
+        return (
+            result.outcome is Outcome.ACCEPTED
+            and result.order is not None
+            and result.order.filled_qty == 0
+            and from_broker_status(result.order.status) is OrderStatus.ACCEPTED
+            and self.stream_live()
+        )
+
+    def _await_stream_news(self, order: Order, result: SubmitResult) -> Order:
+        """Let the stream's next write carry the broker's reply too: one transaction instead
+        of two on the way to the fill. If the stream stays quiet, write the reply here.
+
+        Safe either way: until one of these writes lands the order reads pending_submit, and
+        the poller or start-up recovery settles that by client_order_id."""
+        assert order.id is not None and result.order is not None
+        since = self.watch.version(order.id)
+        with self._memo_lock:
+            self._in_flight[order.id] = result.order
+        try:
+            settings = self.settings
+            window = min(settings.stream_wait_seconds, settings.fill_poll_interval_seconds)
+            changed = self.watch.wait(order.id, since, window)
+        finally:
+            with self._memo_lock:
+                reply = self._in_flight.pop(order.id, result.order)
+        if changed:
+            _, latest = self.watch.latest(order.id)
+            return latest[0] if latest is not None else self.get_order(order.id)
+        # The stream's acknowledgement, if it came, is the newer view of the same order.
+        return self._handle_submit_result(order, SubmitResult(Outcome.ACCEPTED, reply))
 
     def _handle_submit_result(
         self, order: Order, result: SubmitResult, source: EventSource = EventSource.API
@@ -440,7 +547,7 @@ class OrderService:
             order.error_code = code
             order.error_message = message[:500]
             self._set_status(session, order, OrderStatus.REJECTED, source, message, error)
-        self.watch.touch(order_id)
+        self.watch.touch(order_id, order)
         return order
 
     def _set_status(
@@ -533,20 +640,27 @@ class OrderService:
         return self._handle_submit_result(order, result, source)
 
     # ------------------------------------------------------------------ waiting for fills
-    def _wait_for_fill(self, order: Order) -> Order:
+    def _wait_for_fill(self, order: Order) -> tuple[Order, list[Fill] | None]:
+        """Wait for the stream to fill the order; poll the broker when it stays quiet.
+        Returns the order and, when the applier handed them over, its fills."""
         assert order.id is not None
         interval = self.settings.fill_poll_interval_seconds
         polls = 0
+        fills: list[Fill] | None = None
         while True:
-            # Read the version before the row: a fill applied in between is not missed.
-            since = self.watch.version(order.id)
-            order = self.get_order(order.id)
+            # Take the version with the order it belongs to: a fill applied in between is
+            # not missed. An order this process committed comes from memory, not the database.
+            since, latest = self.watch.latest(order.id)
+            if latest is not None:
+                order, fills = latest
+            else:
+                order, fills = self.get_order(order.id), None
             if order.status in TERMINAL_STATUSES:
-                return order
+                return order, fills
             if self.watch.wait(order.id, since, interval):
                 continue
             if polls >= self.settings.fill_wait_polls:
-                return self.get_order(order.id)
+                return self.get_order(order.id), None
             polls += 1
             order = self.poll(order.id, EventSource.POLL)
 
@@ -584,9 +698,19 @@ class OrderService:
         if order_id is None:
             log.info("trade update for an order the OMS does not know: %s", event.order.id)
             return None
+        if event.event in _ACK_EVENTS:
+            with self._memo_lock:
+                if order_id in self._in_flight:
+                    # The request thread holding the submit reply writes it (or the fill's
+                    # write carries it); hand it this newer view instead of writing now.
+                    self._in_flight[order_id] = event.order
+                    return None
         return self.apply_broker_order(order_id, event.order, EventSource.STREAM, event=event)
 
     def _order_id_for(self, broker_order: BrokerOrder) -> int | None:
+        known = self._order_ids.get(broker_order.client_order_id)
+        if known is not None:
+            return known
         # One query for both keys (the stream often beats the submit reply, so the broker id is
         # not stored yet); a broker id match wins over a client_order_id match.
         with self._session() as session:
@@ -608,6 +732,11 @@ class OrderService:
         source: EventSource,
         event: TradeEvent | None = None,
     ) -> Order:
+        view = (broker_order.id, broker_order.status, broker_order.filled_qty)
+        if event is not None and event.event in _ACK_EVENTS and self._applied.get(order_id) == view:
+            # The submit reply already brought this exact view (the stream's "new" follows it):
+            # applying it again would change nothing. Fills and other events always go through.
+            return self._known(order_id)
         now = self.now()
         with self._locked(order_id) as (session, order):
             previous = order.status
@@ -615,8 +744,8 @@ class OrderService:
             if order.broker_order_id is None:
                 order.broker_order_id = broker_order.id
                 changed = True
-            recorded = self._record_fills(session, order, broker_order, event, source, now)
-            changed = changed or recorded
+            fills = self._record_fills(session, order, broker_order, event, source, now)
+            changed = changed or fills is not None
 
             target = self._target_status(order, broker_order, event)
             note = None
@@ -645,9 +774,10 @@ class OrderService:
                 changed = True
             if order.status == OrderStatus.FILLED and order.filled_at is None:
                 order.filled_at = broker_order.filled_at or now
+                changed = True
             if order.submitted_at is None and broker_order.submitted_at is not None:
                 order.submitted_at = broker_order.submitted_at
-            order.last_broker_check_at = now
+                changed = True
             if changed or note:
                 order.updated_at = now
                 session.add(
@@ -662,11 +792,29 @@ class OrderService:
                         created_at=now,
                     )
                 )
-            session.add(order)
-            session.commit()
+            if changed or note or source in (EventSource.POLL, EventSource.RECOVERY):
+                # A poll that found nothing new still records when it looked (the poller
+                # schedules by it); a stream or API echo of what we hold writes nothing.
+                order.last_broker_check_at = now
+                session.add(order)
+                self._commit_broker_news(session)
+        self._remember(self._applied, order_id, view)
         if changed:
-            self.watch.touch(order_id)
+            self.watch.touch(order_id, order, fills)
         return order
+
+    def _commit_broker_news(self, session: Session) -> None:
+        """Commit what the broker told us. On PostgreSQL without waiting for the disk flush:
+        this state is re-derivable from the broker (a change lost to a database crash leaves
+        the order open, and the poller or start-up recovery asks the broker again). The order
+        row itself, cancel requests and re-send counts are committed durably."""
+        if is_postgres(self.engine):
+            session.execute(text("SET LOCAL synchronous_commit = off"))
+        session.commit()
+
+    def _known(self, order_id: int) -> Order:
+        _, latest = self.watch.latest(order_id)
+        return latest[0] if latest is not None else self.get_order(order_id)
 
     def _target_status(
         self, order: Order, broker_order: BrokerOrder, event: TradeEvent | None
@@ -708,48 +856,59 @@ class OrderService:
         event: TradeEvent | None,
         source: EventSource,
         now: datetime,
-    ) -> bool:
+    ) -> list[Fill] | None:
         """Record executions once. Stream events carry execution ids; a poll only shows the
         broker's cumulative quantity, so any shortfall becomes one synthetic fill. A real
-        execution arriving later counts only for what the total still lacks."""
+        execution arriving later counts only for what the total still lacks.
+
+        Returns every fill of the order when one was added, else None."""
         assert order.id is not None
-        # No autoflush: it would send the order's pending changes (e.g. broker_order_id) as an
-        # extra UPDATE here, and the commit sends them again with the rest.
-        with session.no_autoflush:
-            have_qty, have_value = _fill_totals(session, order.id)
         broker_total = broker_order.filled_qty
-        recorded = False
-        if (
+        is_execution = bool(
             event is not None
             and event.event in ("fill", "partial_fill")
             and event.execution_id
             and event.qty
             and event.price
-        ):
-            exists = session.exec(
-                select(Fill.id).where(Fill.execution_id == event.execution_id)
-            ).first()
-            if exists is None:
-                qty = min(event.qty, broker_total - have_qty)
-                if qty > 0:
-                    session.add(
-                        Fill(
-                            execution_id=event.execution_id,
-                            order_id=order.id,
-                            qty=qty,
-                            price=event.price,
-                            filled_at=event.timestamp,
-                            source=source.value,
-                            created_at=now,
-                        )
+        )
+        if not is_execution and broker_total <= order.filled_qty:
+            return None  # nothing the fills we hold lack: no need to read them
+        fills: list[Fill] = []
+        if order.filled_qty > 0:  # filled_qty is derived from the fills: zero means none
+            # No autoflush: it would send the order's pending changes (e.g. broker_order_id)
+            # as an extra UPDATE here, and the commit sends them again with the rest.
+            with session.no_autoflush:
+                fills = list(
+                    session.exec(
+                        select(Fill).where(Fill.order_id == order.id).order_by(Fill.id)  # type: ignore[arg-type]
+                    ).all()
+                )
+        have_qty = sum((f.qty for f in fills), Decimal(0))
+        have_value = sum((f.qty * f.price for f in fills), Decimal(0))
+        added: list[Fill] = []
+        if is_execution:
+            assert event is not None and event.qty is not None and event.price is not None
+            # Execution ids are unique per account; the table's unique constraint backs this up.
+            seen = any(f.execution_id == event.execution_id for f in fills)
+            qty = min(event.qty, broker_total - have_qty)
+            if not seen and qty > 0:
+                added.append(
+                    Fill(
+                        execution_id=event.execution_id,
+                        order_id=order.id,
+                        qty=qty,
+                        price=event.price,
+                        filled_at=event.timestamp,
+                        source=source.value,
+                        created_at=now,
                     )
-                    have_qty += qty
-                    have_value += qty * event.price
-                    recorded = True
+                )
+                have_qty += qty
+                have_value += qty * event.price
         if broker_total > have_qty and broker_order.filled_avg_price is not None:
             missing = broker_total - have_qty
             price = (broker_order.filled_avg_price * broker_total - have_value) / missing
-            session.add(
+            added.append(
                 Fill(
                     execution_id=f"sync-{broker_order.id}-{broker_total}",
                     order_id=order.id,
@@ -762,12 +921,14 @@ class OrderService:
             )
             have_qty += missing
             have_value += missing * price
-            recorded = True
-        if recorded:
-            session.flush()
-            order.filled_qty = have_qty
-            order.filled_avg_price = (have_value / have_qty).quantize(AVG_PRICE_PLACES)
-        return recorded
+        if not added:
+            return None
+        for fill in added:
+            session.add(fill)
+        session.flush()
+        order.filled_qty = have_qty
+        order.filled_avg_price = (have_value / have_qty).quantize(AVG_PRICE_PLACES)
+        return fills + added
 
     # ------------------------------------------------------------------ cancel
     def cancel(self, order_id: int, requested_by: str | None = None) -> Order:
@@ -868,7 +1029,11 @@ class OrderService:
             )
 
     def _outcome(
-        self, order: Order, portfolio_name: str | None, clock: MarketClock | None
+        self,
+        order: Order,
+        portfolio_name: str | None,
+        clock: MarketClock | None,
+        fills: list[Fill] | None = None,
     ) -> TradeOutcome:
         assert order.id is not None
         error = None
@@ -888,8 +1053,19 @@ class OrderService:
             portfolio_name=portfolio_name,
             clock=clock,
             error=error,
-            fills=self.fills_of(order.id),
+            fills=fills if fills is not None else self._fills_if_any(order),
         )
+
+    def _handed_fills(self, order: Order) -> list[Fill] | None:
+        """The fills committed with exactly this order object, when this process has them."""
+        assert order.id is not None
+        _, latest = self.watch.latest(order.id)
+        return latest[1] if latest is not None and latest[0] is order else None
+
+    def _fills_if_any(self, order: Order) -> list[Fill]:
+        assert order.id is not None
+        # filled_qty is derived from the fills: zero means there are none to read.
+        return self.fills_of(order.id) if order.filled_qty > 0 else []
 
     def outcome_of(self, order: Order) -> TradeOutcome:
         """A stored trade as the API shows it (no clock look-up, no error mapping)."""
@@ -908,13 +1084,6 @@ class OrderService:
 @contextmanager
 def _null() -> Iterator[None]:
     yield
-
-
-def _fill_totals(session: Session, order_id: int) -> tuple[Decimal, Decimal]:
-    fills = session.exec(select(Fill.qty, Fill.price).where(Fill.order_id == order_id)).all()
-    qty = sum((q for q, _ in fills), Decimal(0))
-    value = sum((q * p for q, p in fills), Decimal(0))
-    return qty, value
 
 
 def _rejection(error: BrokerError | None) -> tuple[str, str]:
