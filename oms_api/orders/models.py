@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import PlainSerializer
 from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Index, Integer
 from sqlmodel import Field, SQLModel
 
@@ -155,10 +156,22 @@ class OrderEvent(SQLModel, table=True):
 
 
 # ---------------------------------------------------------------------- public shapes
+def decimal_text(value: Decimal) -> str:
+    """A number as JSON text, without trailing zeros: the same quantity reads the same whether
+    PostgreSQL (fixed scale) or SQLite stored it, or it was just computed."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+PublicDecimal = Annotated[Decimal, PlainSerializer(decimal_text, return_type=str, when_used="json")]
+
+
 class FillPublic(SQLModel):
     execution_id: str
-    qty: Decimal
-    price: Decimal
+    qty: PublicDecimal
+    price: PublicDecimal
     filled_at: datetime
     source: str
 
@@ -179,21 +192,21 @@ class TradePublic(SQLModel):
     portfolio: str | None
     symbol: str
     side: str
-    qty: Decimal | None
-    notional: Decimal | None
+    qty: PublicDecimal | None
+    notional: PublicDecimal | None
     order_type: str
     time_in_force: str
-    limit_price: Decimal | None
-    stop_price: Decimal | None
+    limit_price: PublicDecimal | None
+    stop_price: PublicDecimal | None
     order_class: str
-    take_profit_limit_price: Decimal | None
-    stop_loss_stop_price: Decimal | None
-    stop_loss_limit_price: Decimal | None
+    take_profit_limit_price: PublicDecimal | None
+    stop_loss_stop_price: PublicDecimal | None
+    stop_loss_limit_price: PublicDecimal | None
     extended_hours: bool
     status: str
     broker_status: str | None
-    filled_qty: Decimal
-    filled_avg_price: Decimal | None
+    filled_qty: PublicDecimal
+    filled_avg_price: PublicDecimal | None
     reason: str | None
     requested_by: str | None
     external: bool
