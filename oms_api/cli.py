@@ -1,4 +1,4 @@
-"""The `oms` command: sim, migrate, api, up."""
+"""The `oms` command: sim, migrate, api, bot, up."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from oms_api.config import ConfigError, Mode, Settings, load_settings
 from oms_api.simulator import MarketMode, SimulatorOptions, SimulatorServer
@@ -186,6 +187,10 @@ def _run_up(args: argparse.Namespace) -> int:
         lines.append(f"  broker:      embedded Alpaca simulator at {simulator.base_url}")
     else:
         lines.append(f"  broker:      {settings.alpaca_base_url}")
+    bot_stop, bot_line = _start_bot_beside(
+        f"http://127.0.0.1:{args.port}", settings.oms_api_token.get_secret_value()
+    )
+    lines.append(f"  Slack bot:   {bot_line}")
     lines += [
         "",
         "Try it:",
@@ -201,8 +206,85 @@ def _run_up(args: argparse.Namespace) -> int:
     try:
         _serve_api(settings, args.host, args.port)
     finally:
+        if bot_stop is not None:
+            bot_stop()
         if simulator is not None:
             simulator.stop()
+    return 0
+
+
+def _start_bot_beside(oms_url: str, oms_token: str) -> tuple[Any, str]:
+    """Start the Slack bot next to `oms up` when Slack tokens are configured.
+
+    Socket Mode when SLACK_APP_TOKEN is set (no public URL needed), else HTTP mode when the
+    signing secret is set. Returns a stop function (or None) and a line for the banner."""
+    from slack_bot.config import BotConfigError, load_bot_settings
+
+    try:
+        bot = load_bot_settings(oms_url=oms_url, oms_api_token=oms_token)
+    except BotConfigError as error:
+        return None, f"not started — {error}"
+    if bot.socket_mode_ready:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        from slack_bot.app import build_app
+
+        assert bot.slack_app_token is not None
+        handler = SocketModeHandler(build_app(bot), bot.slack_app_token.get_secret_value())
+        handler.connect()
+        return handler.close, "running in Socket Mode (SLACK_APP_TOKEN)"
+    if bot.http_mode_ready:
+        import threading
+
+        import uvicorn
+
+        from slack_bot.server import create_http_app
+
+        server = uvicorn.Server(
+            uvicorn.Config(create_http_app(bot), host="0.0.0.0", port=bot.port, log_level="warning")
+        )
+        thread = threading.Thread(target=server.run, name="slack-bot", daemon=True)
+        thread.start()
+
+        def stop() -> None:
+            server.should_exit = True
+            thread.join(timeout=5)
+
+        return (
+            stop,
+            f"HTTP mode on port {bot.port}: point Slack at https://<public-host>/slack/events",
+        )
+    return None, (
+        "not configured — set SLACK_BOT_TOKEN plus SLACK_APP_TOKEN (Socket Mode) or "
+        "SLACK_SIGNING_SECRET (HTTP mode); see README → Slack"
+    )
+
+
+def _run_bot(args: argparse.Namespace) -> int:
+    from slack_bot.config import BotConfigError, load_bot_settings
+
+    try:
+        bot = load_bot_settings()
+        bot.require_mode("socket" if args.socket else "http")
+    except BotConfigError as error:
+        print(f"oms bot: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=bot.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.socket:
+        from slack_bot.server import run_socket_mode
+
+        print(f"Slack bot: Socket Mode, OMS at {bot.oms_url}", flush=True)
+        run_socket_mode(bot)
+        return 0
+    from slack_bot.server import run_http
+
+    port = args.port or bot.port
+    print(
+        f"Slack bot: HTTP mode on {args.host}:{port}/slack/events, OMS at {bot.oms_url}", flush=True
+    )
+    run_http(bot, args.host, port)
     return 0
 
 
@@ -229,6 +311,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="uvicorn worker processes (PostgreSQL only when more than one)",
     )
     api.set_defaults(handler=_run_api)
+
+    bot = commands.add_parser("bot", help="run the Slack bot (HTTP mode, or --socket)")
+    bot.add_argument("--socket", action="store_true", help="Socket Mode (SLACK_APP_TOKEN)")
+    bot.add_argument("--host", default="127.0.0.1", help="HTTP mode interface")
+    bot.add_argument("--port", type=int, default=None, help="HTTP mode port (default PORT or 3000)")
+    bot.set_defaults(handler=_run_bot)
 
     up = commands.add_parser(
         "up", help="migrate and run the OMS API, with the embedded simulator when no keys are set"

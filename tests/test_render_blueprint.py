@@ -8,6 +8,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from slack_bot.config import load_bot_settings
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -41,3 +43,30 @@ def test_secrets_are_never_in_the_blueprint():
         db["name"] for db in _blueprint()["databases"]
     }
     assert env["TRADING_MODE"]["value"] == "paper"
+
+
+def test_slack_bot_service_reaches_the_oms_and_keeps_its_secrets_out():
+    services = {s["name"]: s for s in _blueprint()["services"]}
+    bot = services["oms-slack-bot"]
+    assert bot["type"] == "web"
+    assert bot["runtime"] == "python"
+    assert bot["startCommand"].startswith("oms bot")
+    assert "--host 0.0.0.0" in bot["startCommand"]
+    assert bot["healthCheckPath"] == "/health"
+    assert bot["buildCommand"] == services["oms-api"]["buildCommand"]
+    assert "preDeployCommand" not in bot  # the bot has no database to migrate
+
+    env = {e["key"]: e for e in bot["envVars"]}
+    assert env["OMS_URL"]["fromService"] == {
+        "type": "web",
+        "name": "oms-api",
+        "property": "hostport",
+    }
+    for secret in ("OMS_API_TOKEN", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"):
+        assert env[secret] == {"key": secret, "sync": False}
+
+
+def test_render_hostport_is_a_usable_oms_url():
+    settings = load_bot_settings(_env_file=None, oms_url="oms-api-ab12:10000")
+    assert settings.oms_url == "http://oms-api-ab12:10000"
+    assert settings.oms_api_url == "http://oms-api-ab12:10000/api/v1"

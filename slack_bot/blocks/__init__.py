@@ -1,0 +1,1 @@
+"""Block Kit builders: pure functions returning dicts checked by slack_sdk's models."""

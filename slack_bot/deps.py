@@ -1,0 +1,50 @@
+"""What every listener needs, built once per app and handed over through bolt's context."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from slack_bot.auth import Authorizer
+from slack_bot.config import BotSettings
+from slack_bot.oms_client import OmsClient
+
+
+class SeenTokens:
+    """Order tokens this process already acted on: a Slack retry or a double click of the
+    same confirmation posts one result (the OMS's Idempotency-Key already makes it one order)."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._tokens: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+        self._capacity = capacity
+
+    def first_time(self, token: str) -> bool:
+        with self._lock:
+            if token in self._tokens:
+                return False
+            self._tokens[token] = None
+            if len(self._tokens) > self._capacity:
+                self._tokens.popitem(last=False)
+            return True
+
+
+@dataclass
+class BotDeps:
+    settings: BotSettings
+    oms: OmsClient
+    authorizer: Authorizer
+    # Slow work (OMS calls after the ack) runs here, never on the ack path.
+    executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=16, thread_name_prefix="slack-work")
+    )
+    seen_tokens: SeenTokens = field(default_factory=SeenTokens)
+    # Follow-up of trades still working after the answer: check every `fill_watch_interval`
+    # seconds, `fill_watch_checks` times. `sleep` is injectable so tests need no real waiting.
+    fill_watch_interval: float = 2.0
+    fill_watch_checks: int = 30
+    sleep: Callable[[float], None] = time.sleep

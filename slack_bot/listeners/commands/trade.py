@@ -1,0 +1,55 @@
+"""/trade [SYMBOL] [buy|sell] [QTY]: open the trade modal, prefilled from the text."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from slack_bot.blocks.trade_modal import loading_view, trade_form_view
+from slack_bot.forms import parse_trade_text
+from slack_bot.listeners.common import (
+    UserFacingError,
+    call_oms,
+    deps_of,
+    refuse,
+    trading_mode,
+)
+from slack_bot.listeners.views_common import notice_view
+
+
+def handle_trade(ack: Any, command: dict, client: Any, respond: Any, context: Any) -> None:
+    ack()  # first: Slack wants it within 3 s, and the trigger_id expires with it
+    deps = deps_of(context)
+    user, channel = command["user_id"], command.get("channel_id", "")
+    refusal = deps.authorizer.check_trade(user, channel)
+    if refusal is not None:
+        refuse(respond, refusal.message)
+        return
+    opened = client.views_open(trigger_id=command["trigger_id"], view=loading_view("Trade"))
+    view_id = opened["view"]["id"]
+    prefill, _problems = parse_trade_text(command.get("text") or "")  # the form shows them
+    metadata = json.dumps({"channel_id": channel})
+    try:
+        symbol = prefill.get("symbol")
+        portfolios_f = deps.executor.submit(call_oms, deps.oms.portfolios)
+        market_f = deps.executor.submit(call_oms, deps.oms.market_status)
+        quote_f = deps.executor.submit(call_oms, lambda: deps.oms.quote(symbol)) if symbol else None
+        mode = trading_mode(deps)
+        portfolios = [p["name"] for p in portfolios_f.result() if p.get("status") == "active"]
+        market = market_f.result()
+        quote = None
+        if quote_f is not None:
+            try:
+                quote = quote_f.result()
+            except UserFacingError:
+                quote = None  # an unknown symbol is reported when the form is submitted
+    except UserFacingError as error:
+        client.views_update(view_id=view_id, view=notice_view("Trade", str(error)))
+        return
+    if not portfolios:
+        text = "There is no active portfolio to trade in. Create one in the OMS first."
+        client.views_update(view_id=view_id, view=notice_view("Trade", text))
+        return
+    view = trade_form_view(portfolios, prefill, quote, market, mode)
+    view["private_metadata"] = metadata
+    client.views_update(view_id=view_id, view=view)

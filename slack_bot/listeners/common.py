@@ -1,0 +1,83 @@
+"""What the listeners share: OMS calls turned into user-facing sentences, replies, the mode."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from slack_bot.blocks.common import error_blocks
+from slack_bot.deps import BotDeps
+from slack_bot.oms_client import OmsError, OmsUnavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+OMS_DOWN_READ = "OMS unavailable — try again in a moment."
+OMS_DOWN_TRADE = "OMS unavailable — nothing was sent."
+OMS_MAYBE_SENT = (
+    "The OMS did not answer in time — the order may have been placed. Check /orders before "
+    "trying again."
+)
+
+
+class UserFacingError(Exception):
+    """One clear sentence for the user; the details went to the log."""
+
+
+def deps_of(context: Any) -> BotDeps:
+    return context["deps"]
+
+
+def call_oms(fn: Callable[[], T], *, trading: bool = False) -> T:
+    """Run an OMS call; turn every failure into a UserFacingError with one sentence."""
+    try:
+        return fn()
+    except OmsUnavailable as error:
+        log.warning("OMS unavailable: %s", error)
+        if trading and getattr(error, "maybe_sent", False):
+            raise UserFacingError(OMS_MAYBE_SENT) from None
+        raise UserFacingError(OMS_DOWN_TRADE if trading else OMS_DOWN_READ) from None
+    except OmsError as error:
+        log.info("OMS refused: %s %s", error.status, error.code)
+        raise UserFacingError(error.message) from None
+
+
+def message(text: str) -> dict[str, Any]:
+    return {"text": text, "blocks": error_blocks(text)}
+
+
+_mode_cache: dict[int, tuple[float, str]] = {}
+_mode_lock = threading.Lock()
+MODE_TTL_SECONDS = 60.0
+
+
+def trading_mode(deps: BotDeps) -> str:
+    """SIMULATOR / PAPER / LIVE as the OMS reports it (cached for a minute)."""
+    key = id(deps)
+    now = time.monotonic()
+    with _mode_lock:
+        cached = _mode_cache.get(key)
+    if cached is not None and now - cached[0] < MODE_TTL_SECONDS:
+        return cached[1]
+    try:
+        mode = str(deps.oms.health().get("mode") or "UNKNOWN")
+    except (OmsUnavailable, OmsError):
+        return cached[1] if cached else "UNKNOWN"
+    with _mode_lock:
+        _mode_cache[key] = (now, mode)
+    return mode
+
+
+def reply(respond: Any, payload: dict[str, Any], *, in_channel: bool = False) -> None:
+    respond(
+        text=payload.get("text", ""),
+        blocks=payload.get("blocks"),
+        response_type="in_channel" if in_channel else "ephemeral",
+    )
+
+
+def refuse(respond: Any, sentence: str) -> None:
+    reply(respond, message(sentence))

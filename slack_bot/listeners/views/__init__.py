@@ -1,0 +1,18 @@
+"""Modal submissions: the trade and sell forms, and their confirmation views."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from slack_bot.blocks import ids
+from slack_bot.listeners.views.sell_confirm import handle_sell_confirm
+from slack_bot.listeners.views.sell_form import handle_sell_form
+from slack_bot.listeners.views.trade_confirm import handle_trade_confirm
+from slack_bot.listeners.views.trade_form import handle_trade_form
+
+
+def register(app: App) -> None:
+    app.view(ids.TRADE_FORM)(handle_trade_form)
+    app.view(ids.TRADE_CONFIRM)(handle_trade_confirm)
+    app.view(ids.SELL_FORM)(handle_sell_form)
+    app.view(ids.SELL_CONFIRM)(handle_sell_confirm)

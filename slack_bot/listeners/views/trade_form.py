@@ -1,0 +1,48 @@
+"""Trade form submitted: check it field by field, then show the confirmation view."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from slack_bot.blocks.trade_modal import trade_confirm_view
+from slack_bot.forms import encode_metadata, parse_trade_form
+from slack_bot.listeners.common import (
+    OMS_DOWN_TRADE,
+    UserFacingError,
+    call_oms,
+    deps_of,
+    trading_mode,
+)
+from slack_bot.oms_client import OmsError, OmsUnavailable
+
+
+def handle_trade_form(ack: Any, body: dict, view: dict, context: Any) -> None:
+    deps = deps_of(context)
+    user = body["user"]["id"]
+    channel = json.loads(view.get("private_metadata") or "{}").get("channel_id", "")
+    refusal = deps.authorizer.check_trade(user, channel)
+    if refusal is not None:
+        ack(response_action="errors", errors={"symbol": refusal.message})
+        return
+    draft = parse_trade_form(view["state"]["values"])
+    if isinstance(draft, dict):
+        ack(response_action="errors", errors=draft)
+        return
+    # What only the OMS knows, asked before the confirmation: does the symbol exist?
+    try:
+        quote = deps.oms.quote(draft.symbol)
+    except OmsError as error:
+        ack(response_action="errors", errors={"symbol": error.message})
+        return
+    except OmsUnavailable:
+        ack(response_action="errors", errors={"symbol": OMS_DOWN_TRADE})
+        return
+    try:
+        market = call_oms(deps.oms.market_status)
+    except UserFacingError:
+        market = None
+    metadata = encode_metadata(uuid.uuid4().hex, draft, channel, user, "trade")
+    view_out = trade_confirm_view(draft, quote, market, trading_mode(deps), metadata)
+    ack(response_action="update", view=view_out)

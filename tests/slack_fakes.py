@@ -1,0 +1,765 @@
+"""Offline Slack for end-to-end tests: a fake Web API server, signed requests, a bot server.
+
+- `FakeSlackAPI`: a real HTTP server on 127.0.0.1 answering the Web API methods the bot calls
+  (auth.test, views.open/update/push, chat.postMessage/update/postEphemeral) like Slack does,
+  plus `response_url` endpoints. Every call is recorded; tests wait for calls with a bounded
+  timeout. Point `WebClient(base_url=fake.base_url)` (or `BotSettings.slack_api_url`) at it.
+- `SlackRequestSigner`: form-encoded slash commands and interaction payloads, signed the way
+  Slack signs them, so bolt's signature check runs for real.
+- `BotServer`: any ASGI app under uvicorn in a thread, with `post_signed()`.
+
+Real HTTP rather than respx: slack_sdk's WebClient uses urllib, and the bot may run its Slack
+calls in other threads (or processes, in the benchmark).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+import httpx
+import uvicorn
+from slack_sdk.signature import SignatureVerifier
+
+FAKE_TEAM_ID = "T0FAKE"
+FAKE_TEAM_DOMAIN = "fake-workspace"
+FAKE_APP_ID = "A0FAKE"
+FAKE_BOT_USER_ID = "U0FAKEBOT"
+FAKE_BOT_ID = "B0FAKE"
+# Slack still sends the legacy verification token in every request; bolt ignores it.
+FAKE_VERIFICATION_TOKEN = "fake-verification-token"
+
+API_METHODS = (
+    "auth.test",
+    "views.open",
+    "views.update",
+    "views.push",
+    "chat.postMessage",
+    "chat.update",
+    "chat.postEphemeral",
+)
+# Arguments that form-encoded callers send as JSON strings (Slack accepts both).
+_JSON_ARGS = ("view", "blocks", "attachments", "metadata")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class SlackCall:
+    """One request the fake received.
+
+    method: the Web API method ("views.open", ...) or "response_url".
+    args: the decoded arguments (JSON or form body; JSON-string `view`/`blocks` decoded),
+        without the token. For response_url posts: the posted JSON body.
+    token: the bearer token (Authorization header, or the form's `token`), None if absent.
+    target: the response_url name for "response_url" calls, else None.
+    received_at: time.monotonic() when the request arrived (for latency measurements).
+    """
+
+    method: str
+    args: dict[str, Any]
+    token: str | None
+    target: str | None = None
+    received_at: float = 0.0
+
+
+@dataclass
+class _Failure:
+    error: str
+    status: int
+    headers: dict[str, str]
+    remaining: int | None  # None: until cleared
+
+
+@dataclass
+class _StoredView:
+    view: dict[str, Any]
+    hash: str
+    root_view_id: str
+    previous_view_id: str | None
+
+
+@dataclass
+class _State:
+    calls: list[SlackCall] = field(default_factory=list)
+    failures: dict[str, _Failure] = field(default_factory=dict)
+    delays: dict[str | None, float] = field(default_factory=dict)
+    views: dict[str, _StoredView] = field(default_factory=dict)
+    used_trigger_ids: set[str] = field(default_factory=set)
+
+
+class FakeSlackAPI:
+    """A local Slack Web API. Use as a context manager or call `close()`.
+
+    delay_seconds: artificial latency before every answer (per method with `set_delay`);
+    sleep: how that delay is spent (injectable; default time.sleep, in the server's thread).
+    """
+
+    def __init__(
+        self, *, delay_seconds: float = 0.0, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        self._cond = threading.Condition()
+        self._state = _State()
+        self._state.delays[None] = delay_seconds
+        self._sleep = sleep
+        self._view_numbers = itertools.count(1)
+        self._ts_numbers = itertools.count(1)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._server.daemon_threads = True
+        self.port: int = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="fake-slack-api", daemon=True
+        )
+        self._thread.start()
+
+    # --- configuration -----------------------------------------------------------------
+    @property
+    def root_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """For `WebClient(base_url=...)`: ends with "/api/" as slack_sdk expects."""
+        return f"{self.root_url}/api/"
+
+    def response_url(self, name: str = "default") -> str:
+        """A URL on the fake; POSTs there are recorded as method "response_url", target name."""
+        return f"{self.root_url}/response/{name}"
+
+    def fail(
+        self,
+        method: str,
+        error: str = "internal_error",
+        *,
+        times: int | None = None,
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Answer `method` with {"ok": false, "error": error} (the next `times` calls, or until
+        `clear_failures`/`reset`). status=429 with headers={"Retry-After": "1"} models a rate
+        limit. Failed calls are still recorded."""
+        with self._cond:
+            self._state.failures[method] = _Failure(error, status, dict(headers or {}), times)
+
+    def clear_failures(self) -> None:
+        with self._cond:
+            self._state.failures.clear()
+
+    def set_delay(self, seconds: float, method: str | None = None) -> None:
+        """Artificial latency for one method, or for all methods when method is None."""
+        with self._cond:
+            self._state.delays[method] = seconds
+
+    def reset(self) -> None:
+        """Forget calls, failures, per-method delays, views and used trigger ids."""
+        with self._cond:
+            default_delay = self._state.delays.get(None, 0.0)
+            self._state = _State()
+            self._state.delays[None] = default_delay
+            self._view_numbers = itertools.count(1)
+
+    # --- inspection --------------------------------------------------------------------
+    def calls(self, method: str | None = None) -> list[SlackCall]:
+        with self._cond:
+            return [c for c in self._state.calls if method is None or c.method == method]
+
+    def last(self, method: str) -> SlackCall:
+        found = self.calls(method)
+        if not found:
+            raise AssertionError(f"no {method} call; received {self._summary()}")
+        return found[-1]
+
+    def view(self, view_id: str) -> dict[str, Any]:
+        """The view as it stands after views.open/push/update (what the user would see)."""
+        with self._cond:
+            stored = self._state.views.get(view_id)
+            if stored is None:
+                raise AssertionError(f"no view {view_id!r} was opened")
+            return stored.view
+
+    def wait_for(
+        self,
+        method: str,
+        count: int = 1,
+        timeout: float = 5.0,
+        where: Callable[[SlackCall], bool] | None = None,
+    ) -> list[SlackCall]:
+        """Block until at least `count` calls of `method` (matching `where`) arrived; return
+        them all. Fails the test (AssertionError) after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = [
+                    c
+                    for c in self._state.calls
+                    if c.method == method and (where is None or where(c))
+                ]
+                if len(found) >= count:
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(
+                        f"expected {count} {method} call(s) within {timeout:g} s, got "
+                        f"{len(found)}; received {self._summary()}"
+                    )
+                self._cond.wait(remaining)
+
+    def _summary(self) -> str:
+        return ", ".join(c.method for c in self._state.calls) or "nothing"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeSlackAPI:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- request handling (server threads) ----------------------------------------------
+    def _record(self, call: SlackCall) -> None:
+        with self._cond:
+            self._state.calls.append(call)
+            self._cond.notify_all()
+
+    def _delay_for(self, method: str) -> float:
+        with self._cond:
+            delays = self._state.delays
+            return delays.get(method, delays.get(None, 0.0))
+
+    def _take_failure(self, method: str) -> _Failure | None:
+        with self._cond:
+            failure = self._state.failures.get(method)
+            if failure is None:
+                return None
+            if failure.remaining is not None:
+                failure.remaining -= 1
+                if failure.remaining <= 0:
+                    del self._state.failures[method]
+            return failure
+
+    def _handle_api(
+        self, method: str, args: dict[str, Any], token: str | None
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        self._record(SlackCall(method, args, token, None, time.monotonic()))
+        delay = self._delay_for(method)
+        if delay > 0:
+            self._sleep(delay)
+        failure = self._take_failure(method)
+        if failure is not None:
+            return failure.status, {"ok": False, "error": failure.error}, failure.headers
+        if method not in API_METHODS:
+            return 200, {"ok": False, "error": "unknown_method"}, {}
+        if not token:
+            return 200, {"ok": False, "error": "not_authed"}, {}
+        with self._cond:
+            return 200, self._answer(method, args), {}
+
+    def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Slack's answer for a successful call (called with the lock held)."""
+        if method == "auth.test":
+            return {
+                "ok": True,
+                "url": f"https://{FAKE_TEAM_DOMAIN}.slack.com/",
+                "team": "Fake Workspace",
+                "user": "oms-bot",
+                "team_id": FAKE_TEAM_ID,
+                "user_id": FAKE_BOT_USER_ID,
+                "bot_id": FAKE_BOT_ID,
+                "is_enterprise_install": False,
+            }
+        if method in ("views.open", "views.push"):
+            return self._open_view(method, args)
+        if method == "views.update":
+            return self._update_view(args)
+        channel = args.get("channel")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        if method == "chat.postEphemeral":
+            if not args.get("user"):
+                return {"ok": False, "error": "user_not_in_channel"}
+            return {"ok": True, "message_ts": self._next_ts()}
+        if not (args.get("text") or args.get("blocks") or args.get("attachments")):
+            return {"ok": False, "error": "no_text"}
+        message = {
+            "type": "message",
+            "user": FAKE_BOT_USER_ID,
+            "bot_id": FAKE_BOT_ID,
+            "text": args.get("text", ""),
+            "blocks": args.get("blocks", []),
+        }
+        if method == "chat.postMessage":
+            ts = self._next_ts()
+            return {"ok": True, "channel": channel, "ts": ts, "message": {**message, "ts": ts}}
+        # chat.update
+        ts = args.get("ts")
+        if not ts:
+            return {"ok": False, "error": "message_not_found"}
+        return {
+            "ok": True,
+            "channel": channel,
+            "ts": ts,
+            "text": args.get("text", ""),
+            "message": message,
+        }
+
+    def _open_view(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        trigger_id = args.get("trigger_id") or args.get("interactivity_pointer")
+        view = args.get("view")
+        if not trigger_id or not isinstance(view, dict):
+            return {"ok": False, "error": "invalid_arguments"}
+        # A trigger_id works once (Slack answers a reuse with this error).
+        if trigger_id in self._state.used_trigger_ids:
+            return {"ok": False, "error": "exchanged_trigger_id"}
+        self._state.used_trigger_ids.add(trigger_id)
+        view_id = f"V{next(self._view_numbers):08d}"
+        previous = None
+        root = view_id
+        if method == "views.push":
+            # The view pushed onto: the most recent one opened (enough for tests).
+            opened = list(self._state.views)
+            previous = opened[-1] if opened else None
+            root = self._state.views[previous].root_view_id if previous else view_id
+        stored = _StoredView(self._full_view(view_id, view, root, previous), "", root, previous)
+        self._state.views[view_id] = stored
+        return {"ok": True, "view": self._rehash(stored)}
+
+    def _update_view(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = args.get("view")
+        if not isinstance(view, dict):
+            return {"ok": False, "error": "invalid_arguments"}
+        view_id = args.get("view_id")
+        if not view_id and args.get("external_id"):
+            view_id = next(
+                (
+                    vid
+                    for vid, s in self._state.views.items()
+                    if s.view.get("external_id") == args["external_id"]
+                ),
+                None,
+            )
+        stored = self._state.views.get(view_id) if view_id else None
+        if stored is None:
+            return {"ok": False, "error": "not_found"}
+        if args.get("hash") and args["hash"] != stored.hash:
+            return {"ok": False, "error": "hash_conflict"}
+        stored.view = self._full_view(view_id, view, stored.root_view_id, stored.previous_view_id)
+        return {"ok": True, "view": self._rehash(stored)}
+
+    @staticmethod
+    def _full_view(
+        view_id: str, submitted: dict[str, Any], root: str, previous: str | None
+    ) -> dict[str, Any]:
+        return {
+            "id": view_id,
+            "team_id": FAKE_TEAM_ID,
+            "type": submitted.get("type", "modal"),
+            "blocks": [],
+            "private_metadata": "",
+            "callback_id": "",
+            "external_id": "",
+            "state": {"values": {}},
+            "clear_on_close": False,
+            "notify_on_close": False,
+            **submitted,
+            "root_view_id": root,
+            "previous_view_id": previous,
+            "app_id": FAKE_APP_ID,
+            "bot_id": FAKE_BOT_ID,
+        }
+
+    @staticmethod
+    def _rehash(stored: _StoredView) -> dict[str, Any]:
+        stored.hash = f"h{uuid.uuid4().hex[:16]}"
+        stored.view = {**stored.view, "hash": stored.hash}
+        return stored.view
+
+    def _next_ts(self) -> str:
+        # Slack message timestamps: "seconds.microseconds", unique per channel.
+        return f"{1_700_000_000 + next(self._ts_numbers)}.000100"
+
+    def _handle_response_url(self, name: str, body: dict[str, Any]) -> None:
+        self._record(SlackCall("response_url", body, None, name, time.monotonic()))
+        delay = self._delay_for("response_url")
+        if delay > 0:
+            self._sleep(delay)
+
+
+def _decode_body(content_type: str, raw: bytes) -> tuple[dict[str, Any], str | None]:
+    """(args, token-from-the-body) of a JSON or form-encoded Web API request."""
+    if not raw:
+        return {}, None
+    if content_type.startswith("application/json"):
+        decoded = json.loads(raw)
+        args = decoded if isinstance(decoded, dict) else {"_body": decoded}
+    else:
+        form = parse_qs(raw.decode("utf-8"), keep_blank_values=True)
+        args = {key: values[-1] for key, values in form.items()}
+        for key in _JSON_ARGS:
+            if isinstance(args.get(key), str) and args[key][:1] in ("{", "["):
+                args[key] = json.loads(args[key])
+    token = args.pop("token", None)
+    return args, token
+
+
+def _make_handler(fake: FakeSlackAPI) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, with Content-Length on every answer
+        # Headers and body go out in two writes: without TCP_NODELAY, Nagle + delayed ACK
+        # hold the body ~40 ms on a kept-alive connection.
+        disable_nagle_algorithm = True
+
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            content_type = self.headers.get("Content-Type", "")
+            path = self.path.split("?", 1)[0]
+            if path.startswith("/response/"):
+                try:
+                    body = json.loads(raw) if raw else {}
+                except ValueError:
+                    body = {"_raw": raw.decode("utf-8", "replace")}
+                fake._handle_response_url(path.removeprefix("/response/"), body)
+                self._send(200, b"ok", "text/plain")
+                return
+            if not path.startswith("/api/"):
+                self._send(404, b"not found", "text/plain")
+                return
+            try:
+                args, body_token = _decode_body(content_type, raw)
+            except ValueError:
+                self._send_json(200, {"ok": False, "error": "invalid_json"})
+                return
+            auth = self.headers.get("Authorization", "")
+            token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else None
+            status, answer, headers = fake._handle_api(
+                path.removeprefix("/api/"), args, token or body_token
+            )
+            self._send_json(status, answer, headers)
+
+        def do_GET(self) -> None:
+            # Slack accepts GET with query arguments for most methods (auth.test, ...).
+            path, _, query = self.path.partition("?")
+            if not path.startswith("/api/"):
+                self._send(404, b"not found", "text/plain")
+                return
+            args = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+            body_token = args.pop("token", None)
+            auth = self.headers.get("Authorization", "")
+            token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else None
+            status, answer, headers = fake._handle_api(
+                path.removeprefix("/api/"), args, token or body_token
+            )
+            self._send_json(status, answer, headers)
+
+        def _send_json(
+            self, status: int, answer: dict[str, Any], headers: Mapping[str, str] | None = None
+        ) -> None:
+            body = json.dumps(answer).encode()
+            self._send(status, body, "application/json; charset=utf-8", headers)
+
+        def _send(
+            self,
+            status: int,
+            body: bytes,
+            content_type: str,
+            headers: Mapping[str, str] | None = None,
+        ) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # quiet: the test output shows recorded calls when something is missing
+
+    return Handler
+
+
+# --- signed requests ---------------------------------------------------------------------
+def new_trigger_id() -> str:
+    return f"{int(time.time())}.{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex}"
+
+
+class SlackRequestSigner:
+    """Bodies and headers of requests as Slack sends them to /slack/events, signed with
+    `signing_secret` (v0 HMAC-SHA256 over "v0:{timestamp}:{body}").
+
+    clock: seconds since the epoch for X-Slack-Request-Timestamp (injectable: an old clock
+    makes bolt reject the request as a replay).
+    """
+
+    def __init__(self, signing_secret: str, *, clock: Callable[[], float] = time.time) -> None:
+        self._verifier = SignatureVerifier(signing_secret)
+        self._clock = clock
+
+    def sign(self, body: bytes) -> dict[str, str]:
+        timestamp = str(int(self._clock()))
+        signature = self._verifier.generate_signature(timestamp=timestamp, body=body)
+        assert signature is not None
+        return {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": timestamp,
+            "X-Slack-Signature": signature,
+        }
+
+    def command(
+        self,
+        command: str,
+        text: str,
+        user_id: str,
+        channel_id: str,
+        response_url: str,
+        trigger_id: str | None = None,
+        *,
+        user_name: str | None = None,
+        channel_name: str = "trading",
+        team_id: str = FAKE_TEAM_ID,
+    ) -> tuple[bytes, dict[str, str]]:
+        """A slash command (command like "/trade"); trigger_id defaults to a fresh one."""
+        fields = {
+            "token": FAKE_VERIFICATION_TOKEN,
+            "team_id": team_id,
+            "team_domain": FAKE_TEAM_DOMAIN,
+            "channel_id": channel_id,
+            "channel_name": channel_name,
+            "user_id": user_id,
+            "user_name": user_name or user_id.lower(),
+            "command": command,
+            "text": text,
+            "api_app_id": FAKE_APP_ID,
+            "is_enterprise_install": "false",
+            "response_url": response_url,
+            "trigger_id": trigger_id or new_trigger_id(),
+        }
+        body = urlencode(fields).encode()
+        return body, self.sign(body)
+
+    def interaction(self, payload: Mapping[str, Any]) -> tuple[bytes, dict[str, str]]:
+        """An interaction (view_submission, block_actions, ...): form-encoded payload=<json>."""
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        return body, self.sign(body)
+
+
+def _user(user_id: str, team_id: str) -> dict[str, Any]:
+    return {
+        "id": user_id,
+        "username": user_id.lower(),
+        "name": user_id.lower(),
+        "team_id": team_id,
+    }
+
+
+def view_submission(
+    callback_id: str,
+    values: Mapping[str, Any],
+    private_metadata: str,
+    user_id: str,
+    view_id: str = "V0FAKEVIEW",
+    *,
+    blocks: list[dict[str, Any]] | None = None,
+    view_hash: str = "h0fake",
+    trigger_id: str | None = None,
+    team_id: str = FAKE_TEAM_ID,
+) -> dict[str, Any]:
+    """A view_submission payload. `values` is Slack's view.state.values shape
+    ({block_id: {action_id: element state}}); `form_values()` builds it from simple values."""
+    return {
+        "type": "view_submission",
+        "team": {"id": team_id, "domain": FAKE_TEAM_DOMAIN},
+        "user": _user(user_id, team_id),
+        "api_app_id": FAKE_APP_ID,
+        "token": FAKE_VERIFICATION_TOKEN,
+        "trigger_id": trigger_id or new_trigger_id(),
+        "view": {
+            "id": view_id,
+            "team_id": team_id,
+            "type": "modal",
+            "blocks": blocks or [],
+            "private_metadata": private_metadata,
+            "callback_id": callback_id,
+            "state": {"values": dict(values)},
+            "hash": view_hash,
+            "title": {"type": "plain_text", "text": "Trade"},
+            "clear_on_close": False,
+            "notify_on_close": False,
+            "close": None,
+            "submit": {"type": "plain_text", "text": "Submit"},
+            "previous_view_id": None,
+            "root_view_id": view_id,
+            "app_id": FAKE_APP_ID,
+            "external_id": "",
+            "app_installed_team_id": team_id,
+            "bot_id": FAKE_BOT_ID,
+        },
+        "response_urls": [],
+        "is_enterprise_install": False,
+        "enterprise": None,
+    }
+
+
+def block_action(
+    action_id: str,
+    value: str,
+    user_id: str,
+    channel_id: str,
+    trigger_id: str | None,
+    response_url: str,
+    message_ts: str = "1700000000.000100",
+    *,
+    block_id: str | None = None,
+    message_blocks: list[dict[str, Any]] | None = None,
+    team_id: str = FAKE_TEAM_ID,
+) -> dict[str, Any]:
+    """A block_actions payload: a button with `value` clicked in a message in `channel_id`."""
+    return {
+        "type": "block_actions",
+        "user": _user(user_id, team_id),
+        "api_app_id": FAKE_APP_ID,
+        "token": FAKE_VERIFICATION_TOKEN,
+        "container": {
+            "type": "message",
+            "message_ts": message_ts,
+            "channel_id": channel_id,
+            "is_ephemeral": False,
+        },
+        "trigger_id": trigger_id or new_trigger_id(),
+        "team": {"id": team_id, "domain": FAKE_TEAM_DOMAIN},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": channel_id, "name": "trading"},
+        "message": {
+            "type": "message",
+            "user": FAKE_BOT_USER_ID,
+            "bot_id": FAKE_BOT_ID,
+            "ts": message_ts,
+            "text": "",
+            "blocks": message_blocks or [],
+        },
+        "state": {"values": {}},
+        "response_url": response_url,
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": block_id or action_id,
+                "text": {"type": "plain_text", "text": action_id, "emoji": True},
+                "value": value,
+                "type": "button",
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+
+
+# Element states for `form_values`, shaped like view.state.values entries.
+def text_input(value: str | None) -> dict[str, Any]:
+    return {"type": "plain_text_input", "value": value}
+
+
+def static_select(value: str | None) -> dict[str, Any]:
+    option = None if value is None else {"text": {"type": "plain_text", "text": value}}
+    if option is not None:
+        option["value"] = value
+    return {"type": "static_select", "selected_option": option}
+
+
+def radio_buttons(value: str | None) -> dict[str, Any]:
+    state = static_select(value)
+    return {**state, "type": "radio_buttons"}
+
+
+def checkboxes(values: list[str]) -> dict[str, Any]:
+    return {
+        "type": "checkboxes",
+        "selected_options": [
+            {"text": {"type": "plain_text", "text": v}, "value": v} for v in values
+        ],
+    }
+
+
+def form_values(fields: Mapping[str, str | dict[str, Any] | None]) -> dict[str, Any]:
+    """view.state.values from {block_id: value}, with action_id == block_id (the bot's
+    convention): a str or None is a plain_text_input; a dict is an element state from
+    `static_select()`, `radio_buttons()`, `checkboxes()` or `text_input()`."""
+    values: dict[str, Any] = {}
+    for block_id, value in fields.items():
+        state = value if isinstance(value, dict) else text_input(value)
+        values[block_id] = {block_id: state}
+    return values
+
+
+# --- the bot's HTTP app under uvicorn ------------------------------------------------------
+class BotServer:
+    """Run an ASGI app (the bot's `create_http_app(...)`) under uvicorn in a thread.
+
+    with BotServer(app) as bot:
+        response = bot.post_signed(*signer.command("/trade", "AAPL buy 10", ...))
+    """
+
+    def __init__(self, app: Any, *, port: int | None = None, startup_timeout: float = 10.0) -> None:
+        self.port = port or free_port()
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="auto"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="bot-server", daemon=True)
+        self._startup_timeout = startup_timeout
+        self._client: httpx.Client | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> BotServer:
+        self._thread.start()
+        deadline = time.monotonic() + self._startup_timeout
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError("the bot server exited during start-up (see its log)")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the bot server did not start in {self._startup_timeout} s")
+            time.sleep(0.01)
+        self._client = httpx.Client(base_url=self.url, timeout=10.0)
+        return self
+
+    def post_signed(
+        self, body: bytes, headers: Mapping[str, str], path: str = "/slack/events"
+    ) -> httpx.Response:
+        """POST a signed body as is (never re-serialised: the signature covers the bytes)."""
+        assert self._client is not None, "call start() or use `with BotServer(app)`"
+        return self._client.post(path, content=body, headers=dict(headers))
+
+    def get(self, path: str) -> httpx.Response:
+        assert self._client is not None, "call start() or use `with BotServer(app)`"
+        return self._client.get(path)
+
+    def stop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> BotServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,510 @@
+"""Block Kit builders: every view and message passes slack_sdk's model checks and says the
+right thing to the user, including the worst cases (long text, many positions, LIVE mode)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+
+from slack_bot import formatting
+from slack_bot.blocks import (
+    account,
+    common,
+    ids,
+    market,
+    orders,
+    positions,
+    results,
+    sell_modal,
+    trade_modal,
+)
+from slack_bot.blocks import help as help_blocks
+from slack_bot.forms import TradeDraft, decode_metadata, encode_metadata, new_token
+
+CLOSED = {
+    "is_open": False,
+    "timestamp": "2025-11-22T15:00:00Z",
+    "next_open": "2025-11-24T14:30:00Z",
+    "next_close": "2025-11-24T21:00:00Z",
+}
+OPEN = {**CLOSED, "is_open": True}
+QUOTE = {
+    "symbol": "AAPL",
+    "price": "189.12",
+    "bid": "189.10",
+    "ask": "189.14",
+    "timestamp": "2025-11-24T15:00:00Z",
+}
+LONG_REASON = "<@U123> & <!channel> " + "x" * 2000
+
+
+def check_view(view: dict[str, Any]) -> str:
+    """Validate a view through slack_sdk and return all its visible text."""
+    View(**view).to_dict()
+    return json.dumps(view, ensure_ascii=False)
+
+
+def check_message(msg: dict[str, Any]) -> str:
+    assert set(msg) == {"text", "blocks"}
+    assert msg["text"]
+    assert len(msg["blocks"]) <= 50
+    for block in msg["blocks"]:
+        parsed = Block.parse(block)
+        assert parsed is not None
+        parsed.to_dict()
+    return json.dumps(msg, ensure_ascii=False)
+
+
+def draft(**changes: Any) -> TradeDraft:
+    base = dict(
+        portfolio="main",
+        symbol="AAPL",
+        side="buy",
+        qty=Decimal("10"),
+        notional=None,
+        order_type="market",
+        time_in_force="day",
+        limit_price=None,
+        stop_price=None,
+        take_profit=None,
+        stop_loss=None,
+        extended_hours=False,
+        reason=None,
+    )
+    base.update(changes)
+    return TradeDraft(**base)
+
+
+def trade(**changes: Any) -> dict[str, Any]:
+    base = {
+        "id": 42,
+        "client_order_id": "oms-42-abc",
+        "broker_order_id": "b-9f1",
+        "portfolio": "main",
+        "symbol": "AAPL",
+        "side": "buy",
+        "qty": "10",
+        "notional": None,
+        "order_type": "market",
+        "time_in_force": "day",
+        "limit_price": None,
+        "stop_price": None,
+        "status": "filled",
+        "filled_qty": "10",
+        "filled_avg_price": "189.1234",
+        "reason": None,
+        "created_at": "2025-11-24T14:30:05Z",
+        "updated_at": "2025-11-24T14:30:06Z",
+        "market_open": True,
+        "next_open": "2025-11-25T14:30:00Z",
+        "mode": "paper",
+    }
+    base.update(changes)
+    return base
+
+
+# ---------------------------------------------------------------- formatting
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("1234.56", "$1,234.56"),
+        (Decimal("1234.5"), "$1,234.50"),
+        ("-12.3", "-$12.30"),
+        ("0.1234", "$0.1234"),
+        ("0", "$0.00"),
+        (None, "—"),
+        ("abc", "—"),
+        ("1e30", "$1,000,000,000,000,000,000,000,000,000,000.00"),
+    ],
+)
+def test_money(value: object, expected: str) -> None:
+    assert formatting.money(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("10", "10"), ("10.000", "10"), ("0.5", "0.5"), ("1000", "1,000"), ("-3", "-3")],
+)
+def test_qty(value: str, expected: str) -> None:
+    assert formatting.qty(value) == expected
+
+
+def test_pct_pnl_and_time() -> None:
+    assert formatting.pct("0.0523") == "+5.23%"
+    assert formatting.pct("-0.1") == "-10.00%"
+    assert formatting.pnl("12.3", "0.05") == ":chart_with_upwards_trend: +$12.30 (+5.00%)"
+    assert formatting.pnl("-12.3") == ":chart_with_downwards_trend: -$12.30"
+    assert formatting.when("2025-11-24T14:30:00Z") == "Mon 24 Nov 14:30 UTC"
+    assert formatting.when("2025-11-24T09:30:00-05:00") == "Mon 24 Nov 14:30 UTC"
+    assert formatting.when("not a time") == "—"
+
+
+def test_floats_are_refused_not_guessed() -> None:
+    assert formatting.money(0.1) == "—"
+
+
+# ---------------------------------------------------------------- common
+
+
+def test_mode_badges() -> None:
+    assert "LIVE — real money" in common.mode_badge("live")
+    assert ":rotating_light:" in common.mode_badge("LIVE")
+    assert "PAPER" in common.mode_badge("paper")
+    assert "SIMULATOR" in common.mode_badge("simulator")
+
+
+def test_oms_unavailable_messages() -> None:
+    assert "OMS unavailable — nothing was sent" in check_message(common.oms_unavailable_message())
+    read = check_message(common.oms_unavailable_message(read_only=True))
+    assert "OMS unavailable — try again in a moment" in read
+
+
+def test_user_text_is_escaped_and_truncated_without_half_entities() -> None:
+    text = common.user_text("a" * 8 + "&&&&", 12)
+    assert len(text) <= 12
+    assert text.endswith("…")
+    assert "&am…" not in text and "&a…" not in text
+    assert common.user_text("<@U1>", 100) == "&lt;@U1&gt;"
+
+
+def test_page_value_round_trip_and_rejects_junk() -> None:
+    value = common.page_value("positions", 2, "main")
+    assert common.parse_page_value(value) == {"kind": "positions", "page": 2, "arg": "main"}
+    for junk in ("", "[]", '{"kind":"x","page":-1}', '{"kind":"x","page":true}'):
+        with pytest.raises(ValueError):
+            common.parse_page_value(junk)
+
+
+# ---------------------------------------------------------------- trade modal
+
+
+def test_loading_view_truncates_long_titles() -> None:
+    view = trade_modal.loading_view("A title far longer than twenty-four characters")
+    check_view(view)
+    assert len(view["title"]["text"]) <= 24
+
+
+def test_trade_form_shows_price_closed_market_and_prefill() -> None:
+    view = trade_modal.trade_form_view(
+        ["main", "growth"], {"symbol": "AAPL", "side": "sell", "qty": "10"}, QUOTE, CLOSED, "paper"
+    )
+    text = check_view(view)
+    assert view["callback_id"] == ids.TRADE_FORM
+    assert "$189.12" in text
+    assert "Market closed" in text and "Mon 24 Nov 14:30 UTC" in text
+    by_id = {block.get("block_id"): block for block in view["blocks"]}
+    for block_id in (
+        ids.PORTFOLIO,
+        ids.SYMBOL,
+        ids.SIDE,
+        ids.AMOUNT_KIND,
+        ids.AMOUNT,
+        ids.ORDER_TYPE,
+        ids.LIMIT_PRICE,
+        ids.STOP_PRICE,
+        ids.TIME_IN_FORCE,
+        ids.TAKE_PROFIT,
+        ids.STOP_LOSS,
+        ids.EXTENDED_HOURS,
+        ids.REASON,
+    ):
+        assert by_id[block_id]["element"]["action_id"] == block_id
+    assert by_id[ids.PORTFOLIO]["element"]["initial_option"]["value"] == "main"
+    assert by_id[ids.SYMBOL]["element"]["initial_value"] == "AAPL"
+    assert by_id[ids.SIDE]["element"]["initial_option"]["value"] == "sell"
+    assert by_id[ids.AMOUNT]["element"]["initial_value"] == "10"
+    assert by_id[ids.LIMIT_PRICE]["optional"] is True
+
+
+def test_trade_form_open_market_error_and_no_portfolio() -> None:
+    text = check_view(
+        trade_modal.trade_form_view(["main"], {}, None, OPEN, "simulator", error="x" * 5000)
+    )
+    assert "Market open" in text and "SIMULATOR" in text
+    empty = trade_modal.trade_form_view([], {}, None, None, "paper")
+    assert "No portfolio is available" in check_view(empty)
+    assert "submit" not in empty
+
+
+def test_trade_form_with_dollar_prefill_and_long_portfolio_names() -> None:
+    view = trade_modal.trade_form_view(
+        ["p" * 200], {"notional": "500", "symbol": "X" * 40}, None, None, "live"
+    )
+    check_view(view)
+    by_id = {block.get("block_id"): block for block in view["blocks"]}
+    assert by_id[ids.AMOUNT_KIND]["element"]["initial_option"]["value"] == "notional"
+    assert by_id[ids.AMOUNT]["element"]["initial_value"] == "500"
+
+
+def test_trade_confirm_live_closed_market_and_estimate() -> None:
+    limit = draft(order_type="limit", limit_price=Decimal("150"), reason=LONG_REASON[:500])
+    metadata = encode_metadata(new_token(), limit, "C1", "U1", "trade")
+    view = trade_modal.trade_confirm_view(limit, QUOTE, CLOSED, "live", metadata)
+    text = check_view(view)
+    assert view["callback_id"] == ids.TRADE_CONFIRM
+    assert view["submit"]["text"] == "Place order"
+    assert ":rotating_light: *LIVE — real money*" in text
+    assert "LIVE" in view["title"]["text"]
+    assert "Buy 10 AAPL limit $150.00?" in text
+    assert "Estimated cost: *$1,500.00*" in text
+    assert "Market closed" in text and "Mon 24 Nov 14:30 UTC" in text
+    assert "&lt;@U123&gt;" in text and "<@U123>" not in text.split("private_metadata")[0]
+    assert decode_metadata(view["private_metadata"]).draft == limit
+
+
+def test_trade_confirm_market_notional_bracket() -> None:
+    market_order = draft()
+    text = check_view(trade_modal.trade_confirm_view(market_order, QUOTE, OPEN, "paper", "{}"))
+    assert "Buy 10 AAPL at market?" in text
+    assert "Estimated cost: *$1,891.20*" in text
+    dollars = draft(qty=None, notional=Decimal("500"))
+    assert "Buy $500.00 of AAPL at market?" in check_view(
+        trade_modal.trade_confirm_view(dollars, None, OPEN, "paper", "{}")
+    )
+    bracket = draft(take_profit=Decimal("210"), stop_loss=Decimal("170"), time_in_force="gtc")
+    text = check_view(trade_modal.trade_confirm_view(bracket, None, OPEN, "paper", "{}"))
+    assert "take profit $210.00, stop loss $170.00" in text
+    assert "unknown (no latest price)" in text
+
+
+def test_huge_numbers_still_fit() -> None:
+    huge = draft(qty=Decimal("999999.123456789"), order_type="limit", limit_price=Decimal("999999"))
+    text = check_view(trade_modal.trade_confirm_view(huge, QUOTE, OPEN, "paper", "{}"))
+    assert "$999,998,123,457.67" in text
+
+
+# ---------------------------------------------------------------- sell modal
+
+POSITIONS = [
+    {"symbol": "AAPL", "qty": "10", "side": "long", "portfolio": "main"},
+    {"symbol": "MSFT", "qty": "2.5", "side": "long", "portfolio": None},
+    {"symbol": "TSLA", "qty": "-3", "side": "short", "portfolio": "main"},
+]
+
+
+def test_sell_form_lists_long_positions_and_defaults_to_whole_position() -> None:
+    selected = {"symbol": "AAPL", "qty": "10", "portfolio": "main"}
+    view = sell_modal.sell_form_view(POSITIONS, selected, "paper", CLOSED)
+    text = check_view(view)
+    assert view["callback_id"] == ids.SELL_FORM
+    by_id = {block.get("block_id"): block for block in view["blocks"]}
+    options = by_id[ids.POSITION]["element"]["options"]
+    assert [o["text"]["text"] for o in options] == ["AAPL — 10 sh (main)", "MSFT — 2.5 sh"]
+    assert json.loads(options[0]["value"]) == {"symbol": "AAPL", "qty": "10", "portfolio": "main"}
+    assert by_id[ids.POSITION]["element"]["initial_option"]["value"] == options[0]["value"]
+    assert by_id[ids.QTY]["element"]["initial_value"] == "10"
+    assert "Market closed" in text
+
+
+def test_sell_form_without_positions_has_no_submit() -> None:
+    view = sell_modal.sell_form_view([POSITIONS[2]], None, "paper", OPEN)
+    assert "no positions to sell" in check_view(view)
+    assert "submit" not in view
+
+
+def test_sell_form_many_and_long_positions() -> None:
+    many = [
+        {"symbol": f"S{i}", "qty": "123456.123456789", "portfolio": "p" * 60} for i in range(150)
+    ]
+    view = sell_modal.sell_form_view(many, None, "paper", None)
+    check_view(view)
+    options = next(b for b in view["blocks"] if b.get("block_id") == ids.POSITION)["element"]
+    assert len(options["options"]) == 100
+
+
+def test_sell_confirm() -> None:
+    sell = draft(side="sell", qty=Decimal("4"))
+    view = sell_modal.sell_confirm_view(sell, Decimal("10"), QUOTE, "live", "{}", CLOSED)
+    text = check_view(view)
+    assert view["callback_id"] == ids.SELL_CONFIRM
+    assert "Sell 4 AAPL at market?" in text
+    assert "6 remain" in text
+    assert "Estimated proceeds: *$756.48*" in text
+    assert "LIVE — real money" in text
+    assert "Market closed" in text
+    whole = sell_modal.sell_confirm_view(draft(side="sell"), Decimal("10"), None, "paper", "{}")
+    assert "Sells the whole position (10 shares)" in check_view(whole)
+
+
+# ---------------------------------------------------------------- messages
+
+
+def test_trade_result_message() -> None:
+    text = check_message(results.trade_result_message(trade(), "U123", "paper"))
+    for expected in (
+        "#42",
+        "oms-42-abc",
+        "b-9f1",
+        ":white_check_mark: filled",
+        "10 @ $189.12",
+        "<@U123>",
+        "PAPER",
+        "Market open",
+    ):
+        assert expected in text
+
+
+def test_trade_result_pending_closed_market_and_long_reason() -> None:
+    pending = trade(
+        status="accepted",
+        filled_qty="0",
+        filled_avg_price=None,
+        market_open=False,
+        reason=LONG_REASON,
+        order_type="limit",
+        limit_price="150",
+    )
+    text = check_message(results.trade_result_message(pending, "U9", "live"))
+    assert "Market closed" in text and "Tue 25 Nov 14:30 UTC" in text
+    assert "nothing yet" in text
+    assert "LIVE — real money" in text
+    assert "Buy 10 AAPL limit $150.00" in text
+
+
+def test_trade_error_message() -> None:
+    msg = results.trade_error_message(
+        "Insufficient buying power.", trade(status="rejected", filled_qty="0")
+    )
+    text = check_message(msg)
+    assert msg["text"] == "Insufficient buying power."
+    assert ":x: Insufficient buying power." in text
+    assert "#42" in text and "rejected" in text
+    check_message(results.trade_error_message("x" * 5000))
+
+
+def _position(i: int) -> dict[str, Any]:
+    return {
+        "symbol": f"SYM{i}",
+        "qty": "10",
+        "side": "long",
+        "avg_entry_price": "100",
+        "current_price": "110",
+        "market_value": "1100",
+        "cost_basis": "1000",
+        "unrealized_pl": "100",
+        "unrealized_plpc": "0.1",
+        "portfolio": "main",
+    }
+
+
+def test_positions_message_shows_values_and_sell_buttons() -> None:
+    msg = positions.positions_message([_position(1)], "paper")
+    text = check_message(msg)
+    assert "*SYM1*" in text and "10 sh" in text and "$100.00" in text and "$110.00" in text
+    assert "$1,100.00" in text and "+$100.00 (+10.00%)" in text
+    button = msg["blocks"][3]["accessory"]
+    assert button["action_id"] == ids.POSITION_SELL
+    assert json.loads(button["value"]) == {"symbol": "SYM1", "qty": "10", "portfolio": "main"}
+
+
+def test_positions_message_paginates_100_positions() -> None:
+    many = [_position(i) for i in range(100)]
+    first = positions.positions_message(many, "paper")
+    text = check_message(first)
+    assert "Page 1 of 7" in text and "SYM0" in text and "SYM15" not in text
+    actions = first["blocks"][-1]["elements"]
+    assert [a["action_id"] for a in actions] == [ids.PAGE_NEXT]
+    assert common.parse_page_value(actions[0]["value"])["page"] == 1
+    last = positions.positions_message(many, "paper", page=6)
+    text = check_message(last)
+    assert "SYM99" in text and "Page 7 of 7" in text
+    assert [a["action_id"] for a in last["blocks"][-1]["elements"]] == [ids.PAGE_PREV]
+
+
+def test_positions_empty_and_short() -> None:
+    assert "No open positions" in check_message(positions.positions_message([], "paper"))
+    short = {**_position(1), "qty": "-5", "side": "short"}
+    msg = positions.positions_message([short], "paper")
+    assert "(short)" in check_message(msg)
+    assert "accessory" not in msg["blocks"][3]
+
+
+def test_account_message() -> None:
+    acct = {
+        "account_number": "PA123456789",
+        "status": "ACTIVE",
+        "currency": "USD",
+        "equity": "100000.5",
+        "cash": "25000",
+        "buying_power": "50000",
+        "portfolio_value": "100000.5",
+        "mode": "paper",
+    }
+    text = check_message(account.account_message(acct, "paper"))
+    assert "$100,000.50" in text and "$50,000.00" in text
+    assert "••••6789" in text and "PA123456789" not in text
+
+
+def test_orders_message_cancel_only_on_working_orders() -> None:
+    trades = [
+        trade(id=1, status="accepted", filled_qty="0"),
+        trade(id=2, status="filled"),
+        trade(id=3, status="partially_filled", filled_qty="4"),
+        trade(id=4, status="pending_cancel"),
+        trade(id=5, status="canceled"),
+    ]
+    msg = orders.orders_message(trades, "Recent orders")
+    text = check_message(msg)
+    assert "Recent orders" in text and "filled 4 @ $189.12" in text
+    buttons = {
+        block["accessory"]["value"]: block["accessory"]
+        for block in msg["blocks"]
+        if "accessory" in block
+    }
+    assert set(buttons) == {"1", "3"}
+    assert buttons["1"]["style"] == "danger"
+    assert buttons["1"]["action_id"] == ids.ORDER_CANCEL
+    assert "Cancel order #1" in buttons["1"]["confirm"]["text"]["text"]
+
+
+def test_orders_message_pagination_and_cursor() -> None:
+    many = [trade(id=i, status="accepted", reason=LONG_REASON) for i in range(40)]
+    first = orders.orders_message(many, "Open orders", next_cursor="cur-1")
+    check_message(first)
+    next_value = first["blocks"][-1]["elements"][-1]["value"]
+    assert common.parse_page_value(next_value) == {"kind": "orders", "page": 1, "arg": None}
+    last = orders.orders_message(many, "Open orders", page=2, next_cursor="cur-1")
+    check_message(last)
+    next_value = last["blocks"][-1]["elements"][-1]["value"]
+    assert common.parse_page_value(next_value) == {"kind": "orders", "page": 0, "arg": "cur-1"}
+    assert "No orders found" in check_message(orders.orders_message([], "Open orders"))
+
+
+def test_quote_and_market_messages() -> None:
+    text = check_message(market.quote_message(QUOTE, CLOSED))
+    assert "*AAPL* latest price *$189.12*" in text and "Market closed" in text
+    text = check_message(market.market_message(CLOSED))
+    assert "Next open: Mon 24 Nov 14:30 UTC" in text
+    assert "Market open" in check_message(market.market_message(OPEN))
+
+
+def test_help_lists_every_command() -> None:
+    text = check_message(help_blocks.help_message())
+    for command in ("/trade", "/sell", "/positions", "/account", "/orders", "/quote", "/market"):
+        assert command in text
+    assert "/trade AAPL buy 10" in text
+
+
+def test_orders_pages_keep_the_filter_the_user_asked_for() -> None:
+    from slack_bot.blocks.common import parse_page_value
+    from slack_bot.blocks.orders import orders_message
+
+    trades = [trade(id=i, status="accepted") for i in range(1, 41)]
+    first = orders_message(trades, "Open orders", arg="open")
+    buttons = [
+        element
+        for block in first["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if element.get("action_id") == "page_next"
+    ]
+    assert len(buttons) == 1
+    wanted = parse_page_value(buttons[0]["value"])
+    assert wanted["page"] == 1 and wanted["arg"] == "open"
