@@ -73,3 +73,18 @@ def test_oms_sim_rejects_bad_arguments():
     )
     assert result.returncode == 2
     assert "not a number: 'lots'" in result.stderr
+
+
+def test_oms_bot_without_slack_tokens_stops_with_one_line_naming_the_variable(
+    monkeypatch, tmp_path, capsys
+):
+    from oms_api.cli import main
+
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env here
+    assert main(["bot"]) == 2
+    assert main(["bot", "--socket"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2
+    assert "SLACK_BOT_TOKEN" in err[0] and "SLACK_BOT_TOKEN" in err[1]

@@ -424,3 +424,37 @@ def test_a_later_fill_updates_the_posted_message(
     mocked_bot.slack.wait_for("chat.postMessage")
     updated = mocked_bot.slack.wait_for("chat.update")
     assert "99.5" in _text_of(updated[-1].args) and "filled" in _text_of(updated[-1].args).lower()
+
+
+def test_socket_mode_app_needs_no_signing_secret_and_answers_commands() -> None:
+    """Socket Mode delivers requests over Slack's authenticated websocket, unsigned: the same
+    app, built without a signing secret, handles them (here handed over as the socket client
+    would, through bolt's dispatch)."""
+    from slack_bolt import BoltRequest
+
+    with FakeSlackAPI() as slack:
+        settings = BotSettings(
+            slack_bot_token="xoxb-test",
+            slack_app_token="xapp-test",
+            slack_api_url=slack.base_url,
+            oms_url=OMS_URL,
+            oms_api_token=TOKEN,
+            slack_trader_user_ids=[TRADER],
+        )
+        assert settings.socket_mode_ready and not settings.http_mode_ready
+        app = build_app(settings, oms=OmsClient(OMS_URL, TOKEN))
+        request = BoltRequest(
+            body={
+                "command": "/oms",
+                "text": "help",
+                "user_id": TRADER,
+                "channel_id": CHANNEL,
+                "team_id": "T1",
+                "response_url": slack.response_url("socket"),
+                "trigger_id": "1.2.3",
+            },
+            mode="socket_mode",
+        )
+        assert app.dispatch(request).status == 200
+        reply = slack.wait_for("response_url")
+        assert "/trade" in _text_of(reply[-1].args)
