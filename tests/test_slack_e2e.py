@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -261,7 +262,7 @@ def test_positions_then_sell_button_then_sell_flow(real_bot: Bot) -> None:
     real_bot.submit(ids.SELL_CONFIRM, {}, answer["view"]["private_metadata"])
     real_bot.slack.wait_for("chat.postMessage")
     book = real_bot.oms.get("/portfolio/main").json()
-    assert [p["qty"] for p in book["positions"] if p["symbol"] == "AAPL"] == ["3"]
+    assert [Decimal(p["qty"]) for p in book["positions"] if p["symbol"] == "AAPL"] == [3]
 
 
 def test_sell_command_opens_the_form_on_the_position(real_bot: Bot) -> None:
@@ -324,7 +325,7 @@ def test_oms_down_at_confirmation_says_nothing_was_sent(
         portfolio="main",
         symbol="AAPL",
         side="buy",
-        qty=__import__("decimal").Decimal(1),
+        qty=Decimal(1),
         notional=None,
         order_type="market",
         time_in_force="day",
@@ -407,11 +408,11 @@ def test_a_later_fill_updates_the_posted_message(
         portfolio="main",
         symbol="AAPL",
         side="buy",
-        qty=__import__("decimal").Decimal(1),
+        qty=Decimal(1),
         notional=None,
         order_type="limit",
         time_in_force="day",
-        limit_price=__import__("decimal").Decimal(100),
+        limit_price=Decimal(100),
         stop_price=None,
         take_profit=None,
         stop_loss=None,
