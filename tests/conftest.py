@@ -17,6 +17,7 @@ from alpaca.trading.client import TradingClient
 from alpaca.trading.stream import TradingStream
 
 from oms_api.simulator import SimulatorControl, SimulatorOptions, SimulatorServer
+from tests.waiting import wait_until
 
 # A Wednesday, 10:00 in New York: the regular session is open.
 T0 = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
@@ -116,17 +117,6 @@ class EventLog:
                 for e in self.events
                 if str(e.order.id) == str(order_id)
             ]
-
-
-def wait_until(
-    condition: Callable[[], bool], timeout: float = 5.0, what: str = "condition"
-) -> None:
-    """Poll a cheap local condition (no fixed sleeps in the tests themselves)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 @pytest.fixture

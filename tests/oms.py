@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from oms_api.config import Settings
 from oms_api.main import create_app
 from oms_api.runtime import Runtime
+from tests.waiting import wait_until
 
 TOKEN = "test-token-0123456789"
 
@@ -93,10 +94,4 @@ def running_oms(
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
+    wait_until(condition, timeout, what)

@@ -706,6 +706,18 @@ def form_values(fields: Mapping[str, str | dict[str, Any] | None]) -> dict[str, 
 
 
 # --- the bot's HTTP app under uvicorn ------------------------------------------------------
+class _SignallingServer(uvicorn.Server):
+    """uvicorn.Server that sets `done` once it listens (or once it has stopped trying)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.done = threading.Event()
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets=sockets)
+        self.done.set()
+
+
 class BotServer:
     """Run an ASGI app (the bot's `create_http_app(...)`) under uvicorn in a thread.
 
@@ -718,8 +730,8 @@ class BotServer:
         config = uvicorn.Config(
             app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="auto"
         )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="bot-server", daemon=True)
+        self._server = _SignallingServer(config)
+        self._thread = threading.Thread(target=self._run, name="bot-server", daemon=True)
         self._startup_timeout = startup_timeout
         self._client: httpx.Client | None = None
 
@@ -727,15 +739,20 @@ class BotServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def _run(self) -> None:
+        try:
+            self._server.run()
+        finally:
+            self._server.done.set()  # wakes start() if the server gave up during start-up
+
     def start(self) -> BotServer:
         self._thread.start()
-        deadline = time.monotonic() + self._startup_timeout
-        while not self._server.started:
-            if not self._thread.is_alive():
-                raise RuntimeError("the bot server exited during start-up (see its log)")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the bot server did not start in {self._startup_timeout} s")
-            time.sleep(0.01)
+        self._server.done.wait(self._startup_timeout)
+        if not self._server.started:
+            self.stop()
+            raise RuntimeError(
+                f"the bot server did not start within {self._startup_timeout} s (see its log)"
+            )
         self._client = httpx.Client(base_url=self.url, timeout=10.0)
         return self
 

@@ -13,7 +13,7 @@ from datetime import UTC, timedelta
 from decimal import Decimal
 
 import pytest
-from conftest import T0, wait_until
+from conftest import T0
 
 from oms_api.broker.gateway import AlpacaGateway
 from oms_api.broker.models import (
@@ -25,6 +25,7 @@ from oms_api.broker.models import (
     TradeEvent,
 )
 from oms_api.broker.stream import TradeUpdatesStream, trade_event_from_message
+from tests.waiting import wait_until
 
 POST_ORDERS = "POST /v2/orders"
 

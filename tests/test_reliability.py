@@ -26,8 +26,8 @@ from oms_api.broker.gateway import AlpacaGateway
 from oms_api.orders.ids import new_client_order_id
 from oms_api.orders.models import Order, OrderEvent
 from oms_api.orders.service import OrderService
-from tests.conftest import wait_until
 from tests.oms import OMS
+from tests.waiting import wait_until
 
 POST_ORDERS = "POST /v2/orders"
 BY_CLIENT_ID = "GET /v2/orders:by_client_order_id"

@@ -29,10 +29,11 @@ from alpaca.trading.requests import (
     MarketOrderRequest,
     ReplaceOrderRequest,
 )
-from conftest import wait_until
 from requests.adapters import HTTPAdapter
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+
+from tests.waiting import wait_until
 
 FAULT_STATUSES = [429, 500, 502, 503, 504]
 

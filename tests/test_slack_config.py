@@ -9,10 +9,10 @@ import pytest
 from oms_api.config import ConfigError
 from slack_bot.config import BotConfigError, BotSettings, load_bot_settings
 
-BOT_TOKEN = "xoxb-1111-2222-s3cr3tbot"
-APP_TOKEN = "xapp-1-A111-s3cr3tapp"
-SIGNING_SECRET = "0123456789abcdefs3cr3tsign"
-SECRETS = (BOT_TOKEN, APP_TOKEN, SIGNING_SECRET, "s3cr3t")
+BOT_TOKEN = "xoxb-fake-bot-token-for-tests"
+APP_TOKEN = "xapp-fake-app-token-for-tests"
+SIGNING_SECRET = "fake-signing-secret-for-tests"
+SECRETS = (BOT_TOKEN, APP_TOKEN, SIGNING_SECRET)
 
 BOT_VARIABLES = (
     "SLACK_BOT_TOKEN",
@@ -115,7 +115,7 @@ def test_slack_api_url_gets_the_trailing_slash_slack_sdk_needs():
 @pytest.mark.parametrize(
     ("values", "variable", "fragment"),
     [
-        ({"slack_bot_token": "xoxp-user-s3cr3t"}, "SLACK_BOT_TOKEN", "xoxb-"),
+        ({"slack_bot_token": "xoxp-fake-user-token"}, "SLACK_BOT_TOKEN", "xoxb-"),
         ({"slack_bot_token": APP_TOKEN}, "SLACK_BOT_TOKEN", "xoxb-"),
         ({"slack_app_token": BOT_TOKEN}, "SLACK_APP_TOKEN", "xapp-"),
         ({"slack_trader_user_ids": "U01AAA,bob"}, "SLACK_TRADER_USER_IDS", "'bob'"),
@@ -172,7 +172,7 @@ def test_mode_summary_and_repr_show_what_is_configured_but_no_secret():
         slack_bot_token=BOT_TOKEN,
         slack_signing_secret=SIGNING_SECRET,
         slack_app_token=APP_TOKEN,
-        oms_api_token="s3cr3t-oms-token",
+        oms_api_token="fake-oms-token-for-tests",
         slack_trader_user_ids="U01AAA,U02BBB",
         slack_allowed_channel_ids="C0TRADING",
     )
@@ -186,5 +186,5 @@ def test_mode_summary_and_repr_show_what_is_configured_but_no_secret():
     assert summary["allowed_channels"] == ["C0TRADING"]
     assert settings().mode_summary()["allowed_channels"] == "any"
     for text in (str(summary), repr(bot)):
-        for secret in (*SECRETS, "s3cr3t-oms-token"):
+        for secret in (*SECRETS, "fake-oms-token-for-tests"):
             assert secret not in text

@@ -81,3 +81,25 @@ def reply(respond: Any, payload: dict[str, Any], *, in_channel: bool = False) ->
 
 def refuse(respond: Any, sentence: str) -> None:
     reply(respond, message(sentence))
+
+
+def answer_read(
+    ack: Any,
+    command: dict,
+    respond: Any,
+    context: Any,
+    build: Callable[[BotDeps, str], dict[str, Any]],
+) -> None:
+    """A read-only command: ack, check who asks, build the answer from the OMS, reply.
+    `build(deps, text)` gets the command's text; its one-sentence failures become the reply."""
+    ack()
+    deps = deps_of(context)
+    refusal = deps.authorizer.check_read(command["user_id"], command.get("channel_id", ""))
+    if refusal is not None:
+        refuse(respond, refusal.message)
+        return
+    try:
+        payload = build(deps, (command.get("text") or "").strip())
+    except UserFacingError as error:
+        payload = message(str(error))
+    reply(respond, payload)

@@ -5,19 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bot.blocks.account import account_message
-from slack_bot.listeners.common import UserFacingError, call_oms, deps_of, message, refuse, reply
+from slack_bot.deps import BotDeps
+from slack_bot.listeners.common import answer_read, call_oms
+
+
+def _account(deps: BotDeps, _text: str) -> dict[str, Any]:
+    account = call_oms(deps.oms.account)
+    return account_message(account, str(account.get("mode") or ""))
 
 
 def handle_account(ack: Any, command: dict, respond: Any, context: Any) -> None:
-    ack()
-    deps = deps_of(context)
-    refusal = deps.authorizer.check_read(command["user_id"], command.get("channel_id", ""))
-    if refusal is not None:
-        refuse(respond, refusal.message)
-        return
-    try:
-        account = call_oms(deps.oms.account)
-    except UserFacingError as error:
-        reply(respond, message(str(error)))
-        return
-    reply(respond, account_message(account, str(account.get("mode") or "")))
+    answer_read(ack, command, respond, context, _account)

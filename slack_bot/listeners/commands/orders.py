@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bot.blocks.orders import orders_message
-from slack_bot.listeners.common import UserFacingError, call_oms, deps_of, message, refuse, reply
+from slack_bot.deps import BotDeps
+from slack_bot.listeners.common import answer_read, call_oms
 
 WORKING = {
     "pending_submit",
@@ -31,17 +32,10 @@ def recent_orders(deps: Any, arg: str) -> tuple[list[dict], str]:
     return call_oms(lambda: deps.oms.list_trades(limit=LIMIT))["trades"], "Recent orders"
 
 
+def _orders(deps: BotDeps, text: str) -> dict[str, Any]:
+    trades, title = recent_orders(deps, text)
+    return orders_message(trades, title, arg=text or None)
+
+
 def handle_orders(ack: Any, command: dict, respond: Any, context: Any) -> None:
-    ack()
-    deps = deps_of(context)
-    refusal = deps.authorizer.check_read(command["user_id"], command.get("channel_id", ""))
-    if refusal is not None:
-        refuse(respond, refusal.message)
-        return
-    text = (command.get("text") or "").strip()
-    try:
-        trades, title = recent_orders(deps, text)
-    except UserFacingError as error:
-        reply(respond, message(str(error)))
-        return
-    reply(respond, orders_message(trades, title, arg=text or None))
+    answer_read(ack, command, respond, context, _orders)
