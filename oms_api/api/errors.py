@@ -10,8 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from oms_api.errors import ServiceError
 from oms_api.orders.requests import TradeRejected
-from oms_api.orders.service import ServiceError
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from oms_api.broker.models import (
     Position,
     Quote,
 )
+from oms_api.errors import ServiceError
 from oms_api.orders.requests import SYMBOL_PATTERN
-from oms_api.orders.service import ServiceError
 
 T = TypeVar("T")
 

@@ -10,9 +10,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from oms_api.db.engine import new_session
+from oms_api.errors import ServiceError
 from oms_api.orders.enums import OrderStatus, Side
 from oms_api.orders.models import Order, OrderEvent
-from oms_api.orders.service import ServiceError
 from oms_api.portfolios.models import Portfolio
 
 

@@ -39,6 +39,7 @@ from oms_api.broker.models import (
     TradeEvent,
 )
 from oms_api.db.engine import is_postgres, new_session
+from oms_api.errors import ServiceError
 from oms_api.orders.enums import (
     TERMINAL_STATUSES,
     UNSETTLED_STATUSES,
@@ -68,19 +69,6 @@ class Broker(Protocol):
     def cancel_order(self, broker_order_id: str) -> CancelOutcome: ...
     def get_asset(self, symbol: str) -> Asset | None: ...
     def get_clock(self) -> MarketClock: ...
-
-
-class ServiceError(Exception):
-    """An answer for the API: HTTP status, stable code, one clear sentence, details."""
-
-    def __init__(
-        self, status: int, code: str, message: str, details: dict[str, Any] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details or {}
 
 
 # How a stored failure reads back to the client (so an idempotent replay answers the same).

@@ -12,8 +12,8 @@ from sqlmodel import select
 from oms_api.broker.models import Position
 from oms_api.db.engine import new_session
 from oms_api.db.types import utcnow
+from oms_api.errors import ServiceError
 from oms_api.orders.models import Fill, Order
-from oms_api.orders.service import ServiceError
 from oms_api.portfolios.models import Portfolio, PortfolioCreate, PortfolioUpdate
 
 CENT = Decimal("0.01")

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from oms_api.api.deps import MarketDep, PortfoliosDep
 from oms_api.api.schemas import PortfolioPositionView, PortfolioView
-from oms_api.orders.service import ServiceError
+from oms_api.errors import ServiceError
 from oms_api.portfolios.models import PortfolioCreate, PortfolioPublic, PortfolioUpdate
 from oms_api.portfolios.service import broker_position_map
 
