@@ -13,6 +13,8 @@ from fastapi.concurrency import run_in_threadpool
 from oms_api import __version__
 from oms_api.api.deps import require_token
 from oms_api.api.errors import install_error_handlers
+from oms_api.api.middleware import BodySizeLimit
+from oms_api.api.openapi import error_responses, install_openapi
 from oms_api.api.routes import health, market, portfolios, trades
 from oms_api.config import ConfigError, Settings, get_settings
 from oms_api.runtime import Runtime
@@ -54,12 +56,16 @@ def create_app(
     )
     app.state.runtime = rt
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit)
     app.include_router(health.router)
-    api = APIRouter(prefix="/api/v1", dependencies=[Depends(require_token)])
+    api = APIRouter(
+        prefix="/api/v1", dependencies=[Depends(require_token)], responses=error_responses(401)
+    )
     api.include_router(trades.router)
     api.include_router(portfolios.router)
     api.include_router(market.router)
     app.include_router(api)
+    install_openapi(app)
     return app
 
 

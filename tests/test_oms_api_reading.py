@@ -11,7 +11,7 @@ from sqlalchemy import update
 from sqlmodel import Session
 
 from oms_api.orders.models import Order
-from tests.oms import OMS
+from tests.oms import OMS, wait_for
 
 
 def _ok(response: Any, status: int = 200) -> Any:
@@ -77,6 +77,26 @@ def test_trade_list_since_and_until(oms):
     assert ids(since="2026-01-15T00:00:00Z", until="2026-02-15T00:00:00Z") == [trades[1]["id"]]
     # The boundary: since is inclusive, until exclusive.
     assert ids(since="2026-02-01T12:00:00Z", until="2026-03-01T12:00:00Z") == [trades[1]["id"]]
+
+
+def test_trade_list_reads_naive_since_and_until_as_utc(oms):
+    trades = [_buy(oms) for _ in range(3)]
+    days = [datetime(2026, month, 1, 12, tzinfo=UTC) for month in (1, 2, 3)]
+    with Session(oms.runtime.engine) as session:
+        for trade, day in zip(trades, days, strict=True):
+            session.exec(update(Order).where(Order.id == trade["id"]).values(created_at=day))
+        session.commit()
+
+    def ids(**params: Any) -> list[int]:
+        return _ids(_ok(oms.get("/trades", params=params)))
+
+    # No offset, as most clients write it: the same as Z.
+    assert ids(since="2026-01-15T00:00:00", until="2026-02-15T00:00:00") == [trades[1]["id"]]
+    # 12:00 is 12:00 UTC, not some local time: since inclusive, until exclusive.
+    assert ids(since="2026-02-01T12:00:00") == [trades[2]["id"], trades[1]["id"]]
+    assert ids(since="2026-02-01T12:00:00.000001") == [trades[2]["id"]]
+    assert ids(until="2026-02-01T12:00:00") == [trades[0]["id"]]
+    assert ids(since="2026-02-01T12:00:00", until="2026-02-01T13:00:00+01:00") == []
 
 
 def test_trade_list_pages_with_a_cursor(oms):
@@ -196,6 +216,35 @@ def test_portfolio_book_values_positions_from_its_own_fills(oms):
     assert Decimal(aapl["unrealized_pl"]) == Decimal("120.00")
 
 
+def test_portfolio_book_shows_broker_qty_as_unknown_when_the_broker_cannot_be_asked(oms):
+    oms.sim.control.set_price("AAPL", "190.00")
+    _buy(oms, qty="10")
+    oms.sim.control.add_fault("GET /v2/positions", "status", status=503, count=None)
+
+    book = _ok(oms.get("/portfolio/main"))
+
+    [aapl] = book["positions"]
+    assert aapl["broker_qty"] is None  # unknown, not "the broker holds none"
+    assert book["broker_positions_available"] is False
+    [warning] = book["warnings"]
+    assert "broker's positions could not be read" in warning and "broker_qty" in warning
+    # The book itself is still there, priced from a quote.
+    assert Decimal(aapl["qty"]) == 10 and Decimal(aapl["market_value"]) == Decimal("1900.00")
+
+
+def test_portfolio_book_shows_broker_qty_0_when_the_broker_holds_none(oms):
+    oms.sim.control.set_price("AAPL", "190.00")
+    _buy(oms, qty="10")
+    oms.sim.trading.close_position("AAPL")  # sold at the broker, outside this portfolio
+    wait_for(lambda: oms.sim.trading.get_all_positions() == [], "the broker to sell AAPL")
+
+    book = _ok(oms.get("/portfolio/main"))
+
+    [aapl] = book["positions"]
+    assert Decimal(aapl["qty"]) == 10 and Decimal(aapl["broker_qty"]) == 0
+    assert (book["broker_positions_available"], book["warnings"]) == (True, [])
+
+
 def test_two_portfolios_on_one_symbol_each_see_their_own_share(oms):
     oms.create_portfolio("growth")
     oms.sim.control.set_price("AAPL", "190.00")
@@ -259,3 +308,27 @@ def test_quote_and_market_status(oms):
         "next_open": "2026-11-19T14:30:00Z",
         "next_close": "2026-11-18T21:00:00Z",
     }
+
+
+def test_reads_and_portfolio_changes_answer_503_when_the_database_is_down(oms, db_engine):
+    from sqlalchemy import event
+    from sqlalchemy.exc import OperationalError
+
+    driver_error = db_engine.dialect.loaded_dbapi.OperationalError
+
+    def refuse(*_args):
+        raise OperationalError("SELECT", None, driver_error("database is unavailable"))
+
+    event.listen(db_engine, "before_cursor_execute", refuse)
+    try:
+        answers = [
+            oms.get("/trades"),
+            oms.get("/portfolios"),
+            oms.post("/portfolios", {"name": "other"}),
+            oms.get("/portfolio/main"),
+        ]
+    finally:
+        event.remove(db_engine, "before_cursor_execute", refuse)
+    for answer in answers:
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"]["code"] == "database_unavailable"

@@ -93,6 +93,35 @@ MALFORMED: list[Any] = [
         "idempotency",
         id="idempotency_key_over_200_chars",
     ),
+    # PostgreSQL refuses NUL in text: refused here, naming the field, not when written.
+    pytest.param(
+        trade(portfolio="ma\0in"), 422, "", "portfolio: must not contain a NUL", id="nul_portfolio"
+    ),
+    pytest.param(
+        trade(symbol="AA\0PL"), 422, "", "symbol: must not contain a NUL", id="nul_symbol"
+    ),
+    pytest.param(trade(reason="why\0"), 422, "", "reason: must not contain a NUL", id="nul_reason"),
+    pytest.param(
+        trade(requested_by="U123\0"),
+        422,
+        "",
+        "requested_by: must not contain a NUL",
+        id="nul_requested_by",
+    ),
+    pytest.param(
+        b'{"portfolio": "main", "symbol": "AAPL", "side": "buy", "qty": "1", "reason": "\\ud800"}',
+        422,
+        "",
+        "reason: input should be a valid string",
+        id="lone_surrogate_reason",
+    ),
+    pytest.param(
+        trade(portfolio="m\u0101in"),
+        422,
+        "",
+        "portfolio: portfolio names are ASCII",
+        id="non_ascii_portfolio",
+    ),
 ]
 
 RULES: list[Any] = [
@@ -270,6 +299,21 @@ RULES: list[Any] = [
     ),
     pytest.param(
         trade(symbol="BRK/B"), 400, "invalid_symbol", "1-5 letters", id="symbol_bad_class_separator"
+    ),
+    # str.upper() maps U+017F (long s) to S and U+0131 (dotless i) to I: not MSFT, not IBM.
+    pytest.param(
+        trade(symbol="m\u017fft"),
+        400,
+        "invalid_symbol",
+        "1-5 letters A-Z",
+        id="symbol_long_s_is_not_msft",
+    ),
+    pytest.param(
+        trade(symbol="\u0131bm"),
+        400,
+        "invalid_symbol",
+        "1-5 letters A-Z",
+        id="symbol_dotless_i_is_not_ibm",
     ),
 ]
 

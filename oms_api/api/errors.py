@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from oms_api.errors import ServiceError
@@ -23,6 +24,26 @@ def error_response(
         {"error": {"code": code, "message": message, "details": details or {}}},
         status_code=status,
         headers={"WWW-Authenticate": "Bearer"} if status == 401 else None,
+    )
+
+
+class PayloadTooLarge(StarletteHTTPException):
+    """Raised from `receive` (oms_api.api.middleware) once a streamed body passes the limit.
+
+    An HTTPException so that FastAPI, should it ever parse a body itself, passes it on instead
+    of turning it into a 400."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body is larger than {limit} bytes")
+        self.limit = limit
+
+
+def payload_too_large_response(limit: int) -> JSONResponse:
+    return error_response(
+        413,
+        "payload_too_large",
+        f"request body is larger than {limit} bytes; nothing was written or sent",
+        {"max_bytes": limit},
     )
 
 
@@ -55,12 +76,29 @@ def install_error_handlers(app: FastAPI) -> None:
             {"problems": problems},
         )
 
+    @app.exception_handler(PayloadTooLarge)
+    async def _too_large(_: Request, error: PayloadTooLarge) -> JSONResponse:
+        return payload_too_large_response(error.limit)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
-        codes = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
+        codes = {
+            401: "unauthorized",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "payload_too_large",
+            415: "unsupported_media_type",
+        }
         return error_response(
             error.status_code, codes.get(error.status_code, "http_error"), str(error.detail)
         )
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(_: Request, error: OperationalError) -> JSONResponse:
+        # A read or a portfolio write met a dead database (the order service says more
+        # precisely whether anything was sent; these routes send nothing).
+        log.error("database unavailable: %s", type(error.orig or error).__name__)
+        return error_response(503, "database_unavailable", "database unavailable; try again")
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, error: Exception) -> JSONResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,7 +14,12 @@ from oms_api.db.engine import new_session
 from oms_api.errors import ServiceError
 from oms_api.orders.enums import OrderStatus, Side
 from oms_api.orders.models import Order, OrderEvent
-from oms_api.portfolios.models import Portfolio
+from oms_api.orders.requests import SYMBOL_RULE, normalise_symbol
+from oms_api.portfolios.models import Portfolio, portfolio_key
+
+# Trade ids are INTEGER columns: 32 bits on PostgreSQL (SQLite's 64 bits is the wider bound).
+MAX_TRADE_ID = 2**31 - 1
+_CURSOR_ID = re.compile(r"[1-9][0-9]{0,9}")
 
 
 @dataclass(frozen=True)
@@ -34,11 +40,13 @@ def decode_cursor(cursor: str) -> int:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         text = base64.urlsafe_b64decode(padded.encode()).decode()
-        if not text.startswith("id:"):
-            raise ValueError(text)
-        return int(text[3:])
-    except (ValueError, UnicodeDecodeError):
-        raise ServiceError(400, "invalid_cursor", "cursor is not one this API handed out") from None
+    except ValueError:  # bad base64, or not UTF-8 (UnicodeDecodeError)
+        text = ""
+    prefix, _, digits = text.partition(":")
+    # Only what encode_cursor makes: int() alone would take "-1", "+5", "1_0" or non-ASCII digits.
+    if prefix != "id" or not _CURSOR_ID.fullmatch(digits) or int(digits) > MAX_TRADE_ID:
+        raise ServiceError(400, "invalid_cursor", "cursor is not one this API handed out")
+    return int(digits)
 
 
 def list_trades(
@@ -50,9 +58,17 @@ def list_trades(
         isouter=True,
     )
     if filters.portfolio:
-        query = query.where(Portfolio.name == filters.portfolio.strip().lower())
+        query = query.where(Portfolio.name == portfolio_key(filters.portfolio))
     if filters.symbol:
-        query = query.where(Order.symbol == filters.symbol.strip().upper())
+        symbol = normalise_symbol(filters.symbol)
+        if symbol is None:
+            raise ServiceError(
+                400,
+                "invalid_symbol",
+                f"invalid symbol filter: {filters.symbol!r} ({SYMBOL_RULE})",
+                {"field": "symbol"},
+            )
+        query = query.where(Order.symbol == symbol)
     if filters.status:
         query = query.where(Order.status == filters.status.value)
     if filters.side:

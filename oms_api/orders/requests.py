@@ -9,9 +9,10 @@ import json
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from oms_api.orders.enums import OrderClass, OrderType, Side, TimeInForce
 
@@ -22,6 +23,30 @@ PRICE_PLACES_BELOW_DOLLAR = 4
 MAX_QTY = Decimal("1000000")
 MAX_NOTIONAL = Decimal("10000000")
 MAX_PRICE = Decimal("1000000")
+SYMBOL_RULE = "1-5 letters A-Z, optionally a class like BRK.B"
+
+
+def normalise_symbol(raw: str) -> str | None:
+    """`raw` as an upper-case ticker, or None when it is not one. ASCII is checked before
+    upper-casing: str.upper() turns U+017F (long s) into "S" and U+0131 (dotless i) into "I",
+    so "m\u017fft" would otherwise become MSFT."""
+    text = raw.strip()
+    if not text.isascii():
+        return None
+    symbol = text.upper()
+    return symbol if SYMBOL_PATTERN.fullmatch(symbol) else None
+
+
+def _storable(value: str) -> str:
+    # JSON and URLs can carry NUL (\u0000, %00) and PostgreSQL refuses it in text, even to
+    # compare: refuse it here, naming the field, not when the database is asked.
+    if "\x00" in value:
+        raise PydanticCustomError("nul_character", "must not contain a NUL character (\\u0000)")
+    return value
+
+
+StorableText = Annotated[str, AfterValidator(_storable)]
+"""Text a database can hold (pydantic itself refuses lone surrogates)."""
 
 
 class TakeProfit(BaseModel):
@@ -40,8 +65,8 @@ class TradeRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    portfolio: str = Field(min_length=1, max_length=40)
-    symbol: str = Field(min_length=1, max_length=21)
+    portfolio: StorableText = Field(min_length=1, max_length=40)
+    symbol: StorableText = Field(min_length=1, max_length=21)
     side: Side
     qty: Decimal | None = None
     notional: Decimal | None = None
@@ -52,13 +77,24 @@ class TradeRequest(BaseModel):
     take_profit: TakeProfit | None = None
     stop_loss: StopLoss | None = None
     extended_hours: bool = False
-    reason: str | None = Field(default=None, max_length=500)
-    requested_by: str | None = Field(default=None, max_length=100)
+    reason: StorableText | None = Field(default=None, max_length=500)
+    requested_by: StorableText | None = Field(default=None, max_length=100)
 
     @field_validator("symbol", "portfolio", mode="before")
     @classmethod
     def _normalise(cls, value: Any) -> Any:
         return value.strip() if isinstance(value, str) else value
+
+    @field_validator("portfolio")
+    @classmethod
+    def _ascii_portfolio(cls, value: str) -> str:
+        # Looked up lower-cased, and str.lower() maps U+212A (Kelvin sign) to "k": portfolio
+        # names are ASCII, so anything else is refused before it can alias one.
+        if not value.isascii():
+            raise PydanticCustomError(
+                "portfolio_name", "portfolio names are ASCII letters, digits, '-' and '_'"
+            )
+        return value
 
     def fingerprint(self) -> str:
         """A stable hash of what was asked for, to spot an Idempotency-Key reused for
@@ -110,12 +146,10 @@ def _check_price(value: Decimal | None, field: str) -> None:
 
 def validate_trade(request: TradeRequest) -> ValidTrade:
     """Every rule that needs neither the database nor the broker."""
-    symbol = request.symbol.upper()
-    if not SYMBOL_PATTERN.match(symbol):
+    symbol = normalise_symbol(request.symbol)
+    if symbol is None:
         raise TradeRejected(
-            "invalid_symbol",
-            f"invalid symbol: {request.symbol!r} (1-5 letters, optionally a class like BRK.B)",
-            "symbol",
+            "invalid_symbol", f"invalid symbol: {request.symbol!r} ({SYMBOL_RULE})", "symbol"
         )
 
     qty, notional = request.qty, request.notional

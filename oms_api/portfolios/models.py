@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from pydantic import field_validator
+from pydantic import ConfigDict, field_validator
 from sqlalchemy import CheckConstraint, Column
 from sqlmodel import Field, SQLModel
 
@@ -15,6 +15,13 @@ from oms_api.orders.enums import PortfolioStatus
 PORTFOLIO_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 
 
+def portfolio_key(name: str) -> str:
+    """A portfolio name as it is stored and looked up: trimmed and lower-cased, but only when
+    ASCII: str.lower() maps U+212A (Kelvin sign) to "k"; a name left non-ASCII matches none."""
+    text = name.strip()
+    return text.lower() if text.isascii() else text
+
+
 class PortfolioBase(SQLModel):
     # SQLModel's `regex=` is silently dropped under pydantic v2; `pattern` is enforced.
     name: str = Field(max_length=40, schema_extra={"pattern": PORTFOLIO_NAME_PATTERN})
@@ -22,13 +29,17 @@ class PortfolioBase(SQLModel):
 
 
 class PortfolioCreate(PortfolioBase):
+    model_config = ConfigDict(extra="forbid")
+
     @field_validator("name", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
-        return value.strip().lower() if isinstance(value, str) else value
+        return portfolio_key(value) if isinstance(value, str) else value
 
 
 class PortfolioUpdate(SQLModel):
+    model_config = ConfigDict(extra="forbid")
+
     allocated_capital: Decimal | None = Field(default=None, ge=0, max_digits=18, decimal_places=2)
     status: PortfolioStatus | None = None
 

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from oms_api.broker.models import Position
+from oms_api.broker.models import Position, Quote
 from oms_api.db.engine import new_session
 from oms_api.db.types import utcnow
 from oms_api.errors import ServiceError
 from oms_api.orders.models import Fill, Order
-from oms_api.portfolios.models import Portfolio, PortfolioCreate, PortfolioUpdate
+from oms_api.portfolios.models import Portfolio, PortfolioCreate, PortfolioUpdate, portfolio_key
 
 CENT = Decimal("0.01")
 
@@ -28,6 +29,39 @@ class HeldPosition:
     avg_entry_price: Decimal
     cost_basis: Decimal
     realized_pl: Decimal
+
+
+@dataclass(frozen=True)
+class ValuedPosition:
+    """A held position priced now, next to what the broker holds (None: could not ask)."""
+
+    symbol: str
+    qty: Decimal
+    avg_entry_price: Decimal
+    cost_basis: Decimal
+    current_price: Decimal | None
+    market_value: Decimal | None
+    unrealized_pl: Decimal | None
+    realized_pl: Decimal
+    broker_qty: Decimal | None
+
+
+@dataclass(frozen=True)
+class PortfolioValuation:
+    name: str
+    status: str
+    allocated_capital: Decimal
+    positions: list[ValuedPosition]
+    market_value: Decimal
+    unrealized_pl: Decimal
+    realized_pl: Decimal
+    broker_positions_available: bool
+    warnings: list[str]
+
+
+class MarketReads(Protocol):
+    def positions(self) -> list[Position]: ...
+    def quote(self, raw_symbol: str) -> Quote: ...
 
 
 class PortfolioService:
@@ -54,7 +88,7 @@ class PortfolioService:
     def get(self, name: str) -> Portfolio:
         with new_session(self.engine) as session:
             portfolio = session.exec(
-                select(Portfolio).where(Portfolio.name == name.strip().lower())
+                select(Portfolio).where(Portfolio.name == portfolio_key(name))
             ).first()
         if portfolio is None:
             raise ServiceError(404, "portfolio_not_found", f"portfolio {name!r} does not exist")
@@ -63,7 +97,7 @@ class PortfolioService:
     def update(self, name: str, data: PortfolioUpdate) -> Portfolio:
         with new_session(self.engine) as session:
             portfolio = session.exec(
-                select(Portfolio).where(Portfolio.name == name.strip().lower())
+                select(Portfolio).where(Portfolio.name == portfolio_key(name))
             ).first()
             if portfolio is None:
                 raise ServiceError(404, "portfolio_not_found", f"portfolio {name!r} does not exist")
@@ -76,6 +110,68 @@ class PortfolioService:
             session.commit()
             session.refresh(portfolio)
         return portfolio
+
+    def value(self, name: str, market: MarketReads) -> PortfolioValuation:
+        """The portfolio's own positions priced now. The book is still shown when the broker
+        cannot be reached: what could not be read is null and said so in `warnings`."""
+        portfolio = self.get(name)
+        assert portfolio.id is not None
+        warnings: list[str] = []
+        broker_positions: dict[str, Position] | None
+        try:
+            broker_positions = broker_position_map(market.positions())
+        except ServiceError as error:
+            broker_positions = None
+            warnings.append(
+                f"the broker's positions could not be read ({error.message}): "
+                "broker_qty is unknown (null)"
+            )
+        rows = []
+        total_value = total_unrealized = total_realized = Decimal(0)
+        for held in self.holdings(portfolio.id):
+            broker = None
+            broker_qty = None  # unknown: the broker could not be asked
+            if broker_positions is not None:
+                broker = broker_positions.get(held.symbol)
+                broker_qty = broker.qty if broker else Decimal(0)  # 0: the broker holds none
+            price = broker.current_price if broker else None
+            if price is None and held.qty != 0:
+                try:
+                    price = market.quote(held.symbol).price
+                except ServiceError:
+                    warnings.append(
+                        f"no current price for {held.symbol}: its market value and unrealized "
+                        "P&L are unknown and left out of the totals"
+                    )
+            value = held.qty * price if price is not None else None
+            unrealized = value - held.cost_basis if value is not None else None
+            total_value += value or 0
+            total_unrealized += unrealized or 0
+            total_realized += held.realized_pl
+            rows.append(
+                ValuedPosition(
+                    symbol=held.symbol,
+                    qty=held.qty,
+                    avg_entry_price=held.avg_entry_price,
+                    cost_basis=held.cost_basis,
+                    current_price=price,
+                    market_value=value.quantize(CENT) if value is not None else None,
+                    unrealized_pl=unrealized.quantize(CENT) if unrealized is not None else None,
+                    realized_pl=held.realized_pl,
+                    broker_qty=broker_qty,
+                )
+            )
+        return PortfolioValuation(
+            name=portfolio.name,
+            status=portfolio.status,
+            allocated_capital=portfolio.allocated_capital,
+            positions=rows,
+            market_value=total_value.quantize(CENT),
+            unrealized_pl=total_unrealized.quantize(CENT),
+            realized_pl=total_realized,
+            broker_positions_available=broker_positions is not None,
+            warnings=warnings,
+        )
 
     def holdings(self, portfolio_id: int) -> list[HeldPosition]:
         """Replay the portfolio's fills in time order (average-cost method)."""

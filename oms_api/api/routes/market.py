@@ -5,12 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from oms_api.api.deps import MarketDep, SettingsDep
+from oms_api.api.openapi import error_responses
+from oms_api.api.params import Symbol
 from oms_api.api.schemas import AccountView, MarketStatusView, PositionView, QuoteView
 
 router = APIRouter(tags=["account and market"])
 
 
-@router.get("/account", response_model=AccountView)
+@router.get("/account", response_model=AccountView, responses=error_responses(502, 503))
 def account(market: MarketDep, settings: SettingsDep) -> AccountView:
     a = market.account()
     return AccountView(
@@ -25,16 +27,18 @@ def account(market: MarketDep, settings: SettingsDep) -> AccountView:
     )
 
 
-@router.get("/positions", response_model=list[PositionView])
+@router.get("/positions", response_model=list[PositionView], responses=error_responses(502, 503))
 def positions(market: MarketDep) -> list[PositionView]:
     return [PositionView.model_validate(p, from_attributes=True) for p in market.positions()]
 
 
-@router.get("/quote/{symbol}", response_model=QuoteView)
-def quote(symbol: str, market: MarketDep) -> QuoteView:
+@router.get(
+    "/quote/{symbol}", response_model=QuoteView, responses=error_responses(400, 422, 502, 503)
+)
+def quote(symbol: Symbol, market: MarketDep) -> QuoteView:
     return QuoteView.model_validate(market.quote(symbol), from_attributes=True)
 
 
-@router.get("/market-status", response_model=MarketStatusView)
+@router.get("/market-status", response_model=MarketStatusView, responses=error_responses(502, 503))
 def market_status(market: MarketDep) -> MarketStatusView:
     return MarketStatusView.model_validate(market.clock(), from_attributes=True)
