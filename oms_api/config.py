@@ -5,8 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
+from ipaddress import ip_address
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -15,6 +16,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PAPER_BASE_URL = "https://paper-api.alpaca.markets"
 LIVE_BASE_URL = "https://api.alpaca.markets"
 DATA_BASE_URL = "https://data.alpaca.markets"
+PAPER_HOST = "paper-api.alpaca.markets"
+LIVE_HOST = "api.alpaca.markets"
+DATA_HOST = "data.alpaca.markets"
+# What Alpaca allows per API key, counted across every process that uses the key.
+BROKER_LIMIT_PER_MINUTE = 200
 # The exact words an operator must set to trade real money; a plain "true" is not enough.
 LIVE_CONFIRMATION = "I understand this trades real money"
 DEFAULT_DATA_DIR = Path("data")
@@ -24,6 +30,45 @@ class Mode(StrEnum):
     SIMULATOR = "SIMULATOR"
     PAPER = "PAPER"
     LIVE = "LIVE"
+
+
+class Endpoint(NamedTuple):
+    """A broker URL as the mode is decided from it: scheme, host (lower case, no trailing
+    dot) and port, never a string compare of the whole URL."""
+
+    scheme: str
+    host: str
+    port: int
+
+    @property
+    def loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    @property
+    def secure(self) -> bool:
+        return self.scheme in ("https", "wss")
+
+    def is_alpaca(self, host: str) -> bool:
+        """Alpaca's own host, over TLS on the standard port."""
+        return self.host == host and self.secure and self.port == 443
+
+
+def parse_endpoint(url: str) -> Endpoint:
+    """Raises ValueError for a URL whose host or port cannot be read."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        raise ValueError("has no host")
+    port = parts.port  # raises ValueError for a bad port
+    scheme = parts.scheme.lower()
+    if port is None:
+        port = 443 if scheme in ("https", "wss") else 80
+    return Endpoint(scheme, host, port)
 
 
 class Settings(BaseSettings):
@@ -50,14 +95,42 @@ class Settings(BaseSettings):
         default=None, description=f'must read "{LIVE_CONFIRMATION}" for TRADING_MODE=live'
     )
     broker_timeout_seconds: Decimal = Field(default=Decimal("10"), gt=0, le=120)
+    alpaca_allowed_host: str | None = Field(
+        default=None,
+        description="a broker host that is neither Alpaca's nor this machine's, allowed anyway "
+        "(a proxy, a staging broker); the banner and /health show it",
+    )
     broker_requests_per_minute: int = Field(
-        default=180, ge=1, le=200, description="client-side budget, below Alpaca's 200/min"
+        default=180,
+        ge=1,
+        le=BROKER_LIMIT_PER_MINUTE,
+        description="the OMS's sustained broker request rate, shared by every worker",
+    )
+    broker_burst: int = Field(
+        default=10,
+        ge=1,
+        le=50,
+        description="requests the budget lets through at once after a quiet spell",
+    )
+    broker_probe_seconds: Decimal = Field(
+        default=Decimal("30"),
+        ge=1,
+        le=3600,
+        description="probe the broker for /health when no request succeeded for this long",
     )
     reject_when_market_closed: bool = False
     fill_wait_polls: int = Field(default=3, ge=0, le=10)
     fill_poll_interval_seconds: Decimal = Field(default=Decimal("1"), ge=0, le=10)
     order_poll_after_seconds: Decimal = Field(
-        default=Decimal("5"), ge=0, description="poll orders the stream said nothing about"
+        default=Decimal("5"),
+        ge=0,
+        description="with no trade stream: check working orders with the broker this often",
+    )
+    order_sweep_seconds: Decimal = Field(
+        default=Decimal("60"),
+        gt=0,
+        le=3600,
+        description="with the trade stream up: check working orders with the broker this often",
     )
     unknown_grace_seconds: Decimal = Field(
         default=Decimal("10"),
@@ -93,6 +166,16 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s):// or ws(s):// URL")
         return value
 
+    @field_validator("alpaca_allowed_host")
+    @classmethod
+    def _allowed_host(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        host = value.strip().lower().rstrip(".")
+        if "/" in host or ":" in host or not host.isascii():
+            raise ValueError("a bare host name, e.g. alpaca-proxy.internal (no scheme or port)")
+        return host
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         key, secret = self.alpaca_api_key_id, self.alpaca_secret_key
@@ -101,6 +184,12 @@ class Settings(BaseSettings):
                 "ALPACA_API_KEY_ID and ALPACA_SECRET_KEY go together: set both, or neither "
                 "to use the embedded simulator"
             )
+        if self.broker_requests_per_minute + self.broker_burst > BROKER_LIMIT_PER_MINUTE:
+            raise ValueError(
+                "BROKER_REQUESTS_PER_MINUTE + BROKER_BURST must stay within Alpaca's "
+                f"{BROKER_LIMIT_PER_MINUTE} requests a minute (any minute may see both)"
+            )
+        self._check_endpoints()
         if self.trading_mode == "live":
             if self.live_trading_confirmation != LIVE_CONFIRMATION:
                 raise ValueError(
@@ -109,22 +198,77 @@ class Settings(BaseSettings):
                 )
             if not key:
                 raise ValueError("TRADING_MODE=live needs ALPACA_API_KEY_ID and ALPACA_SECRET_KEY")
-            if "paper-api" in self.alpaca_base_url:
+        return self
+
+    def _check_endpoints(self) -> None:
+        """Every URL the keys are sent to: Alpaca's own hosts, this machine, or the one host
+        ALPACA_ALLOWED_HOST names. The trading host must agree with TRADING_MODE."""
+        urls = {
+            "ALPACA_BASE_URL": self.alpaca_base_url,
+            "ALPACA_DATA_URL": self.alpaca_data_url,
+            "ALPACA_STREAM_URL": self.stream_url,
+        }
+        endpoints: dict[str, Endpoint] = {}
+        for variable, url in urls.items():
+            try:
+                endpoints[variable] = parse_endpoint(url)
+            except ValueError as error:
+                raise ValueError(f"{variable}: {error} ({url!r})") from None
+        base = endpoints["ALPACA_BASE_URL"]
+        alpaca_hosts = {
+            "ALPACA_BASE_URL": (PAPER_HOST, LIVE_HOST),
+            "ALPACA_DATA_URL": (DATA_HOST,),
+            "ALPACA_STREAM_URL": (PAPER_HOST, LIVE_HOST),
+        }
+        for variable, endpoint in endpoints.items():
+            if endpoint.loopback or endpoint.host == self.alpaca_allowed_host:
+                continue
+            if endpoint.host in alpaca_hosts[variable] and not endpoint.secure:
                 raise ValueError(
-                    "TRADING_MODE=live but ALPACA_BASE_URL points at paper: set it to "
-                    f"{LIVE_BASE_URL}"
+                    f"{variable}: Alpaca is reached over TLS only (https:// or wss://)"
                 )
-        elif key and self.alpaca_base_url == LIVE_BASE_URL:
+            if endpoint.host not in alpaca_hosts[variable] or endpoint.port != 443:
+                raise ValueError(
+                    f"{variable}: {endpoint.host}:{endpoint.port} is not Alpaca's host for it "
+                    "nor this machine, and the API keys are sent there; set ALPACA_ALLOWED_HOST "
+                    "to that host if you mean it"
+                )
+        if self.trading_mode == "live" and base.loopback:
+            raise ValueError(
+                "TRADING_MODE=live but ALPACA_BASE_URL is this machine (the simulator): set it "
+                f"to {LIVE_BASE_URL}"
+            )
+        if self.trading_mode == "live" and base.is_alpaca(PAPER_HOST):
+            raise ValueError(
+                f"TRADING_MODE=live but ALPACA_BASE_URL points at paper: set it to {LIVE_BASE_URL}"
+            )
+        if self.trading_mode == "paper" and base.is_alpaca(LIVE_HOST):
             raise ValueError(
                 "ALPACA_BASE_URL is the live endpoint but TRADING_MODE is paper: use "
                 f"{PAPER_BASE_URL}, or opt in to live trading explicitly"
             )
-        return self
+        stream = endpoints["ALPACA_STREAM_URL"]
+        if stream.host != base.host and not (stream.loopback and base.loopback):
+            raise ValueError(
+                "ALPACA_STREAM_URL must be on the same host as ALPACA_BASE_URL "
+                f"({base.host}): the trade stream must follow the account that trades"
+            )
+
+    @property
+    def broker_endpoint(self) -> Endpoint:
+        return parse_endpoint(self.alpaca_base_url)
+
+    @property
+    def custom_broker_host(self) -> str | None:
+        """The broker host allowed through ALPACA_ALLOWED_HOST, when it is in use."""
+        host = self.broker_endpoint.host
+        return host if host == self.alpaca_allowed_host else None
 
     @property
     def mode(self) -> Mode:
-        # A broker on this machine can only be the simulator, whatever keys it was given.
-        local = urlsplit(self.alpaca_base_url).hostname in ("127.0.0.1", "localhost", "::1")
+        # A broker on this machine can only be the simulator, whatever keys it was given (live
+        # trading refuses a loopback URL at start-up).
+        local = self.broker_endpoint.loopback
         if not self.alpaca_api_key_id or self.embedded_simulator or local:
             return Mode.SIMULATOR
         return Mode.LIVE if self.trading_mode == "live" else Mode.PAPER

@@ -6,6 +6,7 @@ sentence and details. The API turns it into the one error shape,
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -20,3 +21,16 @@ class ServiceError(Exception):
         self.code = code
         self.message = message
         self.details = details or {}
+
+
+def broker_busy(retry_after: float) -> ServiceError:
+    """The OMS paces its own broker requests (Alpaca allows 200 a minute per API key): the
+    request was not sent, and may be tried again in `retry_after` seconds."""
+    seconds = max(1, math.ceil(retry_after))
+    return ServiceError(
+        503,
+        "broker_busy",
+        "the OMS is pacing its requests to the broker (Alpaca allows 200 a minute) — "
+        f"nothing was sent; try again in {seconds} s",
+        {"retry_after_seconds": seconds},
+    )

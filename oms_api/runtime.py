@@ -1,5 +1,13 @@
-"""Wires the OMS together: database, broker gateway, services and the background tracker
-that keeps orders in step with the broker (trade_updates stream, with polling behind it)."""
+"""Wires the OMS together: database, broker gateway and its shared request budget, services,
+and the background work that keeps orders in step with the broker.
+
+Background work, per worker process:
+- the change listener (PostgreSQL): other workers' order writes wake this worker's waiters;
+- the broker probe: asks the broker how it is only when nothing succeeded for a while, so
+  /health answers from what the OMS already knows and never spends broker budget itself;
+and in exactly one worker (PostgreSQL advisory lock), the tracker: the trade_updates stream
+(its events queued and applied in batches) and the sweep of working orders.
+"""
 
 from __future__ import annotations
 
@@ -13,14 +21,20 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from oms_api.broker.models import TradeEvent
+from oms_api.broker.budget import make_budget
 from oms_api.config import Mode, Settings
-from oms_api.db.engine import make_engine, singleton_lock
+from oms_api.db.engine import is_postgres, make_engine, singleton_lock
+from oms_api.db.notify import ChangeListener, publish_stream_state
 from oms_api.market.service import MarketService
+from oms_api.orders.intake import TradeEventIntake
 from oms_api.orders.service import OrderService, ServiceSettings
 from oms_api.portfolios.service import PortfolioService
 
 log = logging.getLogger(__name__)
+
+# The tracker's worker says how its stream is every this often; silence for STALE means unknown.
+STREAM_HEARTBEAT_SECONDS = 10.0
+STREAM_STATE_STALE_SECONDS = 30.0
 
 
 def service_settings(settings: Settings) -> ServiceSettings:
@@ -29,10 +43,12 @@ def service_settings(settings: Settings) -> ServiceSettings:
         fill_wait_polls=settings.fill_wait_polls,
         fill_poll_interval_seconds=float(settings.fill_poll_interval_seconds),
         unknown_grace_seconds=float(settings.unknown_grace_seconds),
+        sweep_seconds_streaming=float(settings.order_sweep_seconds),
+        sweep_seconds_polling=float(settings.order_poll_after_seconds),
     )
 
 
-def build_gateway(settings: Settings) -> Any:
+def build_gateway(settings: Settings, engine: Engine | None = None) -> Any:
     from oms_api.broker.gateway import AlpacaGateway
 
     secret = settings.alpaca_secret_key.get_secret_value() if settings.alpaca_secret_key else ""
@@ -43,7 +59,8 @@ def build_gateway(settings: Settings) -> Any:
         data_url=settings.alpaca_data_url,
         stream_url=settings.stream_url,
         timeout=float(settings.broker_timeout_seconds),
-        requests_per_minute=settings.broker_requests_per_minute,
+        # One budget for every worker on this database (PostgreSQL), this process's otherwise.
+        budget=make_budget(engine, settings.broker_requests_per_minute, settings.broker_burst),
         paper=settings.mode is not Mode.LIVE,
     )
 
@@ -57,9 +74,14 @@ class Runtime:
     portfolios: PortfolioService
     market: MarketService
     stream: Any = None
+    intake: TradeEventIntake | None = None
+    listener: ChangeListener | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
-    _tracker: threading.Thread | None = None
+    _threads: list[threading.Thread] = field(default_factory=list)
     tracker_active: threading.Event = field(default_factory=threading.Event)
+    # Another worker's stream, as it last said: (connected, when, on the monotonic clock).
+    _remote_stream: tuple[bool, float] | None = None
+    _monotonic: Callable[[], float] = time.monotonic
 
     @classmethod
     def build(
@@ -70,7 +92,7 @@ class Runtime:
         sleep: Callable[[float], None] = time.sleep,
     ) -> Runtime:
         engine = engine or make_engine(settings.database_url)
-        gateway = gateway or build_gateway(settings)
+        gateway = gateway or build_gateway(settings, engine)
         runtime = cls(
             settings=settings,
             engine=engine,
@@ -80,6 +102,8 @@ class Runtime:
             market=MarketService(gateway),
         )
         runtime.orders.stream_live = lambda: runtime.stream_connected
+        # Looked up at each batch (not bound once), so the service can be observed in tests.
+        runtime.intake = TradeEventIntake(lambda batch: runtime.orders.apply_trade_events(batch))
         return runtime
 
     # -- health ------------------------------------------------------------
@@ -92,45 +116,80 @@ class Runtime:
             return False
 
     @property
-    def stream_connected(self) -> bool:
+    def local_stream_connected(self) -> bool:
         return bool(self.stream is not None and self.stream.connected)
+
+    @property
+    def stream_connected(self) -> bool:
+        """The trade stream is connected: in this worker, or in the one that runs it."""
+        if self.local_stream_connected:
+            return True
+        remote = self._remote_stream
+        return bool(
+            remote is not None
+            and remote[0]
+            and self._monotonic() - remote[1] < STREAM_STATE_STALE_SECONDS
+        )
 
     # -- lifecycle -----------------------------------------------------------
     def start(self, background: bool = True) -> None:
-        """Settle what a previous run left open, then (optionally) start the tracker."""
+        """Settle what a previous run left open, then (optionally) start the background work."""
+        if background and is_postgres(self.engine):
+            self.listener = ChangeListener(
+                self.engine,
+                self.orders.notify_tag,
+                on_orders=self.orders.order_changed_elsewhere,
+                on_stream=self._heard_stream_state,
+                on_gap=self.orders.watch.touch_all,
+            )
+            self.listener.start()
         with singleton_lock(self.engine, "oms-recovery", blocking=True):
             try:
                 settled = self.orders.recover()
                 if settled:
                     log.info("recovery settled %d order(s) left open by a previous run", settled)
             except Exception:
-                log.exception("start-up recovery failed; the poller will keep trying")
-                self.orders.recovered.set()
+                log.exception("start-up recovery failed; the sweep will keep trying")
+        # One look at the broker at start-up (keys, reachability), for /health and the log.
+        if self.gateway.probe_if_quiet(0) is False:
+            log.warning("the broker did not answer at start-up: %s", self.gateway.contact.failure)
         if background:
-            self._tracker = threading.Thread(target=self._track, name="oms-tracker", daemon=True)
-            self._tracker.start()
+            assert self.intake is not None
+            self.intake.start()
+            self._spawn("oms-tracker", self._track)
+            self._spawn("oms-broker-probe", self._probe)
 
     def stop(self) -> None:
         self._stop.set()
-        if self._tracker is not None:
-            self._tracker.join(timeout=10)
+        for thread in self._threads:
+            thread.join(timeout=10)
+        if self.intake is not None:
+            self.intake.stop()
+        if self.listener is not None:
+            self.listener.stop()
         self.engine.dispose()
 
-    def _on_event(self, event: TradeEvent) -> None:
-        try:
-            self.orders.apply_trade_event(event)
-        except Exception:  # one bad event must never stop the stream
-            log.exception("could not apply trade update %s for %s", event.event, event.order.id)
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
 
-    def _on_connect(self) -> None:
-        # Alpaca does not replay events missed while disconnected: poll what is open.
-        try:
-            self.orders.poll_due(older_than_seconds=0)
-        except Exception:
-            log.exception("poll after stream (re)connect failed")
+    def _heard_stream_state(self, _tag: str, connected: bool) -> None:
+        self._remote_stream = (connected, self._monotonic())
 
+    def _probe(self) -> None:
+        """Ask the broker how it is only when no request succeeded for a while: /health reads
+        the answer; no health request ever costs a broker call."""
+        quiet = float(self.settings.broker_probe_seconds)
+        while not self._stop.wait(1.0):
+            try:
+                self.gateway.probe_if_quiet(quiet)
+            except Exception:
+                log.exception("broker probe failed")
+
+    # -- the tracker: stream and sweep (one worker) ------------------------------
     def _track(self) -> None:
-        """Only one process runs the stream consumer and the poller (advisory lock)."""
+        """Only one process runs the stream consumer and the sweep (advisory lock)."""
         while not self._stop.is_set():
             with singleton_lock(self.engine, "oms-tracker") as owner:
                 if owner:
@@ -140,26 +199,74 @@ class Runtime:
                     return
             self._stop.wait(1)  # another worker holds it; try again soon
 
+    def _on_connect(self) -> None:
+        # Alpaca does not replay events missed while disconnected: check what is open now.
+        try:
+            self.orders.sweep(older_than_seconds=0, full=True)
+        except Exception:
+            log.exception("sweep after the stream (re)connected failed")
+
     def _run_tracker(self) -> None:
         if self.settings.stream_enabled:
             from oms_api.broker.stream import TradeUpdatesStream
 
+            assert self.intake is not None
             secret = self.settings.alpaca_secret_key
             self.stream = TradeUpdatesStream(
                 key_id=self.settings.alpaca_api_key_id or "",
                 secret_key=secret.get_secret_value() if secret else "",
                 stream_url=self.settings.stream_url,
-                on_event=self._on_event,
+                on_event=self.intake.put,
                 on_connect=self._on_connect,
             )
             self.stream.start()
         interval = max(float(self.settings.order_poll_after_seconds), 0.5)
+        streaming_interval = float(self.settings.order_sweep_seconds)
+        last_full = last_sweep = self._monotonic()
+        published: tuple[bool, float] | None = None
         try:
             while not self._stop.wait(min(interval, 1.0)):
+                now = self._monotonic()
+                connected = self.local_stream_connected
+                published = self._publish_stream_state(connected, published, now)
+                if now - last_sweep < interval:
+                    continue
+                # Unsettled orders and doubtful cancels every `interval`; every working order
+                # only rarely while the stream is up (it says what changes).
+                every = streaming_interval if connected else interval
+                full = now - last_full >= every
                 try:
-                    self.orders.poll_due(older_than_seconds=interval)
+                    self.orders.sweep(older_than_seconds=interval, full=full)
                 except Exception:
-                    log.exception("order poll failed")
+                    log.exception("order sweep failed")
+                last_sweep = now
+                if full:
+                    last_full = now
         finally:
             if self.stream is not None:
                 self.stream.stop()
+            self._publish_stream_state(False, published, self._monotonic(), force=True)
+
+    def _publish_stream_state(
+        self,
+        connected: bool,
+        published: tuple[bool, float] | None,
+        now: float,
+        force: bool = False,
+    ) -> tuple[bool, float] | None:
+        if not is_postgres(self.engine):
+            return published
+        due = (
+            force
+            or published is None
+            or published[0] != connected
+            or now - published[1] >= STREAM_HEARTBEAT_SECONDS
+        )
+        if not due:
+            return published
+        try:
+            publish_stream_state(self.engine, self.orders.notify_tag, connected)
+        except Exception:
+            log.warning("could not tell the other workers about the trade stream")
+            return published
+        return connected, now

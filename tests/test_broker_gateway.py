@@ -336,13 +336,33 @@ def test_clock_and_quote(sim, gateway, fake_time):
     assert quote.bid < quote.price < quote.ask
     assert isinstance(quote.bid, Decimal) and quote.timestamp.tzinfo is not None
 
-    # The clock is cached for 2 s on the injected clock.
+    # The clock is kept (on the injected clock) and moves on by itself: no new request.
     sim.control.advance(600)
-    assert gateway.get_clock().timestamp == T0
+    calls = sim.control.counters()["GET /v2/clock"]
     fake_time.now += 2.5
+    assert gateway.get_clock().timestamp == T0 + timedelta(seconds=2.5)
+    assert sim.control.counters()["GET /v2/clock"] == calls
+    # At most five minutes: then the broker is asked again.
+    fake_time.now += 300
     assert gateway.get_clock().timestamp == T0 + timedelta(minutes=10)
+    assert sim.control.counters()["GET /v2/clock"] == calls + 1
     with pytest.raises(BrokerRejected):
         gateway.get_quote("ZZZZQ")
+
+
+def test_the_clock_is_kept_until_the_market_opens_or_closes(sim, gateway, fake_time):
+    sim.control.set_market("calendar")
+    # 20:58 UTC: two minutes before the close the clock names.
+    sim.control.advance((timedelta(hours=5, minutes=58)).total_seconds())
+    assert gateway.get_clock().is_open
+    calls = sim.control.counters()["GET /v2/clock"]
+    sim.control.advance(180)  # the broker closes
+    fake_time.now += 119
+    assert gateway.get_clock().is_open  # still before the close it named: no request
+    assert sim.control.counters()["GET /v2/clock"] == calls
+    fake_time.now += 2  # past the close: asked again, and closed
+    assert gateway.get_clock().is_open is False
+    assert sim.control.counters()["GET /v2/clock"] == calls + 1
 
 
 def test_asset_lookups_are_cached_on_the_injected_clock(sim, gateway, fake_time):
@@ -387,48 +407,6 @@ def test_outage_on_reads_raises_broker_unavailable(sim, gateway):
         gateway.get_account()
     assert outage.value.error.http_status == 502
     assert gateway.ping() is True
-
-
-# ------------------------------------------------------------------------ rate budget
-def test_rate_budget_waits_then_refuses_without_sending(sim, fake_time):
-    gateway = make_gateway(sim, fake_time, requests_per_minute=3)
-    for _ in range(3):
-        assert gateway.submit_order(resting_limit()).outcome is Outcome.ACCEPTED
-    assert fake_time.sleeps == []
-
-    # The next slot is 60 s away, beyond the 2 s a call may wait: refused, nothing sent.
-    refused = gateway.submit_order(resting_limit())
-    assert refused.outcome is Outcome.NOT_SENT
-    assert "budget" in refused.error.message
-    assert order_posts(sim) == 3
-    with pytest.raises(BrokerUnavailable):
-        gateway.get_account()
-
-    # 1.5 s before the slot frees up, a call waits for it via the injected sleep.
-    fake_time.now += 58.5
-    assert gateway.submit_order(resting_limit()).outcome is Outcome.ACCEPTED
-    assert fake_time.sleeps == [pytest.approx(1.5)]
-    assert order_posts(sim) == 4
-    assert gateway.request_count == 4
-
-
-def test_rate_budget_is_shared_by_concurrent_callers(sim, fake_time):
-    gateway = make_gateway(sim, fake_time, requests_per_minute=5)
-    results: list[Outcome] = []
-    lock = threading.Lock()
-
-    def submit() -> None:
-        outcome = gateway.submit_order(resting_limit()).outcome
-        with lock:
-            results.append(outcome)
-
-    threads = [threading.Thread(target=submit) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
-    assert sorted(results) == sorted([Outcome.ACCEPTED] * 5 + [Outcome.NOT_SENT] * 3)
-    assert order_posts(sim) == 5
 
 
 # ------------------------------------------------------------------------------ stream

@@ -38,7 +38,7 @@ from oms_api.orders.models import Fill, Order
 from oms_api.portfolios.models import Portfolio
 from tests.db import temporary_postgres_database
 
-APP_TABLES = {"portfolios", "orders", "fills", "order_events"}
+APP_TABLES = {"portfolios", "orders", "fills", "order_events", "broker_budget"}
 
 
 def _schema_differences(engine: Engine, metadata: MetaData) -> list[Any]:
@@ -118,11 +118,13 @@ def test_a_failing_migration_leaves_the_database_as_it_was(
 ):
     scripts = tmp_path / "alembic"
     shutil.copytree(migrate.find_alembic_dir(), scripts)
-    (scripts / "versions" / "0002_broken.py").write_text(
+    # A broken migration on top of the real ones: everything before it must be undone too.
+    (scripts / "versions" / "9999_broken.py").write_text(
         '"""broken"""\n'
         "import sqlalchemy as sa\n"
         "from alembic import op\n\n"
-        'revision = "0002"\ndown_revision = "0001"\nbranch_labels = None\ndepends_on = None\n\n\n'
+        f'revision = "9999"\ndown_revision = "{head_revision()}"\n'
+        "branch_labels = None\ndepends_on = None\n\n\n"
         "def upgrade():\n"
         '    op.create_table("scratch", sa.Column("id", sa.Integer, primary_key=True))\n'
         '    op.add_column("orders", sa.Column("note", sa.String(10)))\n'

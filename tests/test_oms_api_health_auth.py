@@ -75,13 +75,19 @@ def test_health_needs_no_token_and_reports_every_dependency(oms):
     response = oms.client.get("/health")
 
     assert response.status_code == 200, response.text
-    assert response.json() == {
+    body = response.json()
+    assert body["broker_last_ok_at"] is not None  # the broker was asked at start-up
+    del body["broker_last_ok_at"]
+    assert body == {
         "status": "ok",
         "database": "ok",
         "alpaca_connected": True,
         "stream_connected": True,
         "mode": "SIMULATOR",
         "version": __version__,
+        "broker_host": "127.0.0.1",
+        "broker_allowed_by_setting": False,
+        "broker_problem": None,
     }
     for secret in (TOKEN, oms.sim.key_id, oms.sim.secret_key):
         assert secret not in response.text
@@ -89,6 +95,8 @@ def test_health_needs_no_token_and_reports_every_dependency(oms):
 
 def test_health_reports_a_broker_that_fails(oms):
     oms.sim.control.add_fault("*", "status", status=503, count=None)
+    # The OMS learns it from its own traffic (or its probe), not from the health request.
+    assert oms.get("/account").status_code == 503
 
     response = oms.client.get("/health")
 
@@ -97,6 +105,21 @@ def test_health_reports_a_broker_that_fails(oms):
     assert body["alpaca_connected"] is False
     assert body["status"] == "degraded"
     assert body["database"] == "ok"
+    assert "503" in body["broker_problem"]
+
+
+def test_health_never_spends_the_broker_budget(oms_factory):
+    """200 unauthenticated /health calls in a row cost no broker request, and the trade
+    right after them goes through (they used to exhaust the budget: 503)."""
+    with oms_factory(broker_requests_per_minute=20, broker_burst=5) as oms:
+        oms.create_portfolio("main")
+        oms.sim.control.reset_counters()
+        for _ in range(200):
+            assert oms.client.get("/health").status_code == 200
+        assert oms.sim.control.counters() == {}
+
+        response = oms.trade(symbol="AAPL", qty="1")
+        assert response.status_code == 201, response.text
 
 
 def test_health_reports_a_broker_that_is_not_there(oms_factory):
@@ -160,5 +183,6 @@ def test_openapi_docs_load(oms):
     assert ("GET", "/health") in documented
     trade_body = spec["paths"]["/api/v1/trade"]["post"]["requestBody"]
     schema = trade_body["content"]["application/json"]["schema"]
+    schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
     assert {"symbol", "side", "qty", "notional"} <= set(schema["properties"])
     assert any(s.get("scheme") == "bearer" for s in spec["components"]["securitySchemes"].values())

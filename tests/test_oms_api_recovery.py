@@ -110,7 +110,8 @@ def test_start_up_does_not_send_an_order_that_is_too_old(sim, db_engine, oms_fac
     with oms_factory(background=False) as oms:
         trade = oms.get(f"/trades/{stale_id}").json()
 
-    assert trade["status"] == "rejected"
+    # Never "rejected": the broker said no such thing; the OMS gave up sending it.
+    assert trade["status"] == "not_sent"
     assert trade["error_code"] == "stale_unsent"
     assert trade["broker_order_id"] is None
     assert trade["events"][-1]["source"] == "recovery"

@@ -98,8 +98,8 @@ class LaggingLookupGateway(AlpacaGateway):
 
     lags = 1
 
-    def get_order_by_client_id(self, client_order_id: str) -> Any:
-        found = super().get_order_by_client_id(client_order_id)
+    def get_order_by_client_id(self, client_order_id: str, *args: Any) -> Any:
+        found = super().get_order_by_client_id(client_order_id, *args)
         if self.lags > 0:
             self.lags -= 1
             return None
@@ -322,23 +322,19 @@ class StreamSpy:
     def __init__(self, orders: OrderService) -> None:
         self.seen: list[tuple[str, str | None, str]] = []  # event, execution, client id
         self._cond = threading.Condition()
-        original = orders.apply_trade_event
+        original = orders.apply_trade_events
 
-        def spy(trade_event: Any) -> Any:
+        def spy(trade_events: list[Any]) -> Any:
             try:
-                return original(trade_event)
+                return original(trade_events)
             finally:
                 with self._cond:
-                    self.seen.append(
-                        (
-                            trade_event.event,
-                            trade_event.execution_id,
-                            trade_event.order.client_order_id,
-                        )
+                    self.seen.extend(
+                        (e.event, e.execution_id, e.order.client_order_id) for e in trade_events
                     )
                     self._cond.notify_all()
 
-        orders.apply_trade_event = spy  # type: ignore[method-assign]
+        orders.apply_trade_events = spy  # type: ignore[method-assign]
 
     def wait_for(self, event_name: str, count: int = 1, timeout: float = 5.0) -> None:
         with self._cond:
@@ -508,15 +504,17 @@ class FakeTime:
 
 @pytest.mark.parametrize("max_rate_wait", [120.0, None], ids=["waits", "refuses_unsent"])
 def test_scenario_6_own_request_rate_stays_under_the_brokers_limit(
-    oms_factory: Any, sim: Any, max_rate_wait: float | None
+    oms_factory: Any, sim: Any, db_engine: Engine, max_rate_wait: float | None
 ) -> None:
-    """The broker allows 6 requests a minute here, the OMS budgets 5: the OMS waits for a free
-    slot (or refuses without sending) and the broker never has to answer 429."""
+    """The broker allows 6 requests a minute here; the OMS budgets 3 a minute plus a burst of
+    3: it waits for a free slot (or refuses with nothing written or sent) and the broker never
+    has to answer 429."""
     sim.control.configure(rate_limit_per_minute=6)
     fake = FakeTime(sim)
     gateway = sim_gateway(
         sim,
-        requests_per_minute=5,
+        requests_per_minute=3,
+        burst=3,
         monotonic=fake.monotonic,
         sleep=fake.sleep,
         max_rate_wait=max_rate_wait,
@@ -532,24 +530,23 @@ def test_scenario_6_own_request_rate_stays_under_the_brokers_limit(
     # a 429 would have shown as a re-send (more POSTs) and a back-off sleep in the service.
     assert sum(counters.values()) == gateway.request_count
     assert oms.sleeps == []
+    placed = [r for r in responses if r.status_code == 201]
+    assert len(broker_orders(oms)) == len(placed) == counters.get(POST_ORDERS, 0)
     if max_rate_wait is not None:
         assert [r.status_code for r in responses] == [201] * 8, [r.text for r in responses]
-        assert counters[POST_ORDERS] == 8
         assert fake.sleeps and all(0 < s <= 60 for s in fake.sleeps)  # waited for a slot
-        assert len(broker_orders(oms)) == 8
     else:
-        # Asset + clock + POST for the first trade, then one POST each: the 6th request would
-        # need a slot a minute away, more than a call may wait, so it is refused unsent.
-        assert [r.status_code for r in responses[:3]] == [201] * 3
-        refused = responses[3]
-        assert refused.status_code == 503, refused.text
-        error = refused.json()["error"]
-        assert error["code"] == "broker_unavailable"
-        assert "nothing was sent" in error["message"]
-        assert "budget" in error["message"]
-        assert counters[POST_ORDERS] == 3
+        refused = [r for r in responses if r.status_code != 201]
+        assert placed and refused
+        for response in refused:
+            assert response.status_code == 503, response.text
+            error = response.json()["error"]
+            assert error["code"] == "broker_busy"
+            assert "nothing was sent" in error["message"]
+            assert error["details"]["retry_after_seconds"] > 2
         assert fake.sleeps == []
-        assert len(broker_orders(oms)) == 3
+        # Refused before anything was written: no order row, no "rejected" trade.
+        assert count_rows(db_engine, "orders") == len(placed)
 
 
 # ------------------------------------------------------- 7. 5xx / reset on submit, cancel
@@ -592,7 +589,7 @@ def test_scenario_7_5xx_or_reset_on_submit_and_cancel(
 
         # The poller asks the broker: a cancel that never arrived is sent again, one that
         # arrived is confirmed. Either way "canceled" only once the broker says so.
-        oms.runtime.orders.poll_due(older_than_seconds=0)
+        oms.runtime.orders.sweep(older_than_seconds=0)
         trade = detail(oms, body["id"])
         assert trade["status"] == "canceled"
         broker = oms.sim.trading.get_order_by_id(trade["broker_order_id"])
@@ -701,7 +698,7 @@ def test_scenario_8_database_lost_after_the_send_is_settled_when_back(
     trade_id = error["details"]["trade_id"]
     assert detail(oms, trade_id)["status"] == "pending_submit"  # recorded before sending
 
-    oms.runtime.orders.poll_due(older_than_seconds=0)
+    oms.runtime.orders.sweep(older_than_seconds=0)
     trade = detail(oms, trade_id)
     assert trade["status"] == "filled"
     orders = broker_orders(oms)
@@ -732,8 +729,8 @@ def test_unknown_order_is_settled_later_by_the_poller_never_duplicated(
     assert error["details"]["trade"]["status"] == "unknown"
     assert oms.sim.control.counters()[POST_ORDERS] == 1
 
-    oms.runtime.orders.poll_due(older_than_seconds=0)
-    oms.runtime.orders.poll_due(older_than_seconds=0)  # a second pass changes nothing
+    oms.runtime.orders.sweep(older_than_seconds=0)
+    oms.runtime.orders.sweep(older_than_seconds=0)  # a second pass changes nothing
 
     trade = detail(oms, trade_id)
     assert trade["status"] == "filled"

@@ -4,10 +4,25 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from oms_api.orders.models import FillPublic, OrderEventPublic, TradePublic
+
+
+class ErrorInfo(BaseModel):
+    code: str = Field(description="Stable and machine-readable, e.g. `invalid_symbol`.")
+    message: str = Field(description="One sentence for a person; names the field at fault.")
+    details: dict[str, Any] = Field(
+        description="More about the error, e.g. `field`, `problems` or the `trade` it concerns."
+    )
+
+
+class ErrorResponse(BaseModel):
+    """Every error the API answers with: `{"error": {"code", "message", "details"}}`."""
+
+    error: ErrorInfo
 
 
 class TradeResult(TradePublic):
@@ -61,7 +76,10 @@ class PortfolioPositionView(BaseModel):
     market_value: Decimal | None
     unrealized_pl: Decimal | None
     realized_pl: Decimal
-    broker_qty: Decimal | None  # what the broker holds in the whole account
+    broker_qty: Decimal | None = Field(
+        description="What the broker holds in the whole account (0: none); null when the "
+        "broker's positions could not be read."
+    )
 
 
 class PortfolioView(BaseModel):
@@ -72,6 +90,13 @@ class PortfolioView(BaseModel):
     market_value: Decimal
     unrealized_pl: Decimal
     realized_pl: Decimal
+    broker_positions_available: bool = Field(
+        description="False when the broker's positions could not be read: every `broker_qty` "
+        "is then null (unknown), not 0."
+    )
+    warnings: list[str] = Field(
+        description="What is missing from this view and why (broker unreachable, no price)."
+    )
 
 
 class QuoteView(BaseModel):
@@ -92,7 +117,12 @@ class MarketStatusView(BaseModel):
 class HealthView(BaseModel):
     status: str
     database: str
-    alpaca_connected: bool
-    stream_connected: bool
+    alpaca_connected: bool  # the broker answered well, recently
+    stream_connected: bool  # the trade stream, in whichever worker runs it
     mode: str
     version: str
+    broker_host: str
+    # True when the broker host is not Alpaca's nor this machine but ALPACA_ALLOWED_HOST's.
+    broker_allowed_by_setting: bool
+    broker_last_ok_at: datetime | None
+    broker_problem: str | None  # the latest failure since the last good answer

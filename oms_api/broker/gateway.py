@@ -1,7 +1,8 @@
 """The Alpaca gateway: the only place in the OMS that calls alpaca-py's REST clients.
 
 It turns alpaca-py's behaviour into promises the order service can rely on:
-- every HTTP call has a timeout, and goes through one client-side request budget;
+- every HTTP call has a timeout, and takes a slot of the shared, prioritised broker request
+  budget (`oms_api.broker.budget`) before it goes out;
 - nothing is retried here (alpaca-py's blind 429/504 retries are switched off): the order
   service owns retry policy, because only it knows whether a re-send is safe;
 - every submit is classified: ACCEPTED, REJECTED (the broker said no), UNKNOWN (maybe placed)
@@ -11,13 +12,14 @@ It turns alpaca-py's behaviour into promises the order service can rely on:
 
 from __future__ import annotations
 
+import contextlib
 import http
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 from uuid import UUID
@@ -42,9 +44,17 @@ from alpaca.trading.requests import (
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
+from oms_api.broker.budget import (
+    BrokerBudget,
+    BudgetExhausted,
+    Priority,
+    make_budget,
+)
 from oms_api.broker.models import (
     Account,
     Asset,
+    BrokerBusy,
+    BrokerContact,
     BrokerError,
     BrokerOrder,
     BrokerRejected,
@@ -57,7 +67,6 @@ from oms_api.broker.models import (
     Quote,
     SubmitResult,
 )
-from oms_api.broker.ratelimit import RateBudgetExceeded, RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +74,12 @@ T = TypeVar("T")
 
 ASSET_TTL_SECONDS = 60.0
 ASSET_MISS_TTL_SECONDS = 10.0
-CLOCK_TTL_SECONDS = 2.0
+# The market clock only changes at the next open or close, which it names: it is kept until
+# then (bounded, so a changed calendar or a halt shows up within this long).
+CLOCK_MAX_AGE_SECONDS = 300.0
+# Connections kept per host: at least as many as threads that may call the broker at once
+# (the API's thread pool is 40), so no request waits for, or reopens, a connection.
+CONNECTIONS_PER_HOST = 64
 
 DUPLICATE_CLIENT_ORDER_ID_CODE = 40010001
 KEYS_REFUSED_MESSAGE = (
@@ -78,16 +92,23 @@ _AMBIGUOUS_4XX = {408, 425, 429}
 
 # ---------------------------------------------------------------------------- transport
 class _TimeoutAndBudgetAdapter(HTTPAdapter):
-    """Applies the gateway's timeout to every request and charges it to the request budget.
+    """Applies the gateway's timeout to every request, charges it to the request budget and
+    tells the gateway how the broker answered.
 
     Mounted on alpaca-py's private `_session` (a plain requests.Session): alpaca-py exposes no
     timeout option and sends with none, so a hung broker would hang the caller forever.
     """
 
-    def __init__(self, timeout: float, before_send: Callable[[], None]) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        timeout: float,
+        before_send: Callable[[], None],
+        after_send: Callable[[requests.Response | None, Exception | None], None],
+    ) -> None:
+        super().__init__(pool_connections=4, pool_maxsize=CONNECTIONS_PER_HOST)
         self._timeout = timeout
         self._before_send = before_send
+        self._after_send = after_send
 
     def send(  # type: ignore[override]
         self,
@@ -98,15 +119,21 @@ class _TimeoutAndBudgetAdapter(HTTPAdapter):
         cert: Any = None,
         proxies: Any = None,
     ) -> requests.Response:
-        self._before_send()  # may sleep, or raise RateBudgetExceeded: then nothing is sent
-        return super().send(
-            request,
-            stream=stream,
-            timeout=self._timeout if timeout is None else timeout,
-            verify=verify,
-            cert=cert,
-            proxies=proxies,
-        )
+        self._before_send()  # may sleep, or raise BudgetExhausted: then nothing is sent
+        try:
+            response = super().send(
+                request,
+                stream=stream,
+                timeout=self._timeout if timeout is None else timeout,
+                verify=verify,
+                cert=cert,
+                proxies=proxies,
+            )
+        except Exception as error:
+            self._after_send(None, error)
+            raise
+        self._after_send(response, None)
+        return response
 
 
 def _harden(client: Any, adapter: HTTPAdapter) -> None:
@@ -115,6 +142,9 @@ def _harden(client: Any, adapter: HTTPAdapter) -> None:
     # is the only way to add a timeout and the request budget to every call it makes.
     client._session.mount("https://", adapter)
     client._session.mount("http://", adapter)
+    # No proxy, netrc or CA-bundle look-ups in the environment on every request (0.4-0.7 ms
+    # each): the broker is reached directly, as configured.
+    client._session.trust_env = False
     # alpaca-py retries every method, POST /v2/orders included, 3 more times on 429/504 with
     # blocking 3 s sleeps; a retried submit whose first try was accepted comes back as
     # "client_order_id must be unique". The order service owns retries, so: none here.
@@ -322,7 +352,9 @@ class AlpacaGateway:
         data_url: str,
         stream_url: str,
         timeout: float,
-        requests_per_minute: int,
+        requests_per_minute: int = 180,
+        burst: int = 10,
+        budget: BrokerBudget | None = None,
         paper: bool = True,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -339,14 +371,21 @@ class AlpacaGateway:
         # How long a call may queue for the request budget before it is refused unsent.
         self.max_rate_wait = self.timeout if max_rate_wait is None else float(max_rate_wait)
         self._monotonic = monotonic
-        self.limiter = RateLimiter(requests_per_minute, monotonic=monotonic, sleep=sleep)
+        self.budget = budget or make_budget(
+            None, requests_per_minute, burst, monotonic=monotonic, sleep=sleep
+        )
+        # The priority of the call this thread is making, and a slot it already holds.
+        self._local = threading.local()
         self._count = 0
         self._count_lock = threading.Lock()
         self._cache_lock = threading.Lock()
+        self._clock_refresh = threading.Lock()
         self._assets: dict[str, tuple[float, Asset | None]] = {}
-        self._clock: tuple[float, MarketClock] | None = None
+        # (expires at, fetched at, clock) on the monotonic clock
+        self._clock: tuple[float, float, MarketClock] | None = None
+        self._contact = BrokerContact()
 
-        adapter = _TimeoutAndBudgetAdapter(self.timeout, self._before_send)
+        adapter = _TimeoutAndBudgetAdapter(self.timeout, self._before_send, self._after_send)
         self._trading = TradingClient(key_id, secret_key, paper=paper, url_override=base_url)
         self._data = StockHistoricalDataClient(key_id, secret_key, url_override=data_url)
         _harden(self._trading, adapter)
@@ -360,10 +399,67 @@ class AlpacaGateway:
         """REST requests handed to the network (after the budget let them through)."""
         return self._count
 
+    # ------------------------------------------------------------------ budget
+    @contextlib.contextmanager
+    def _priority(self, priority: Priority) -> Iterator[None]:
+        previous = getattr(self._local, "priority", None)
+        self._local.priority = priority
+        try:
+            yield
+        finally:
+            self._local.priority = previous
+
+    @contextlib.contextmanager
+    def reserved(self, priority: Priority = Priority.SUBMIT) -> Iterator[None]:
+        """Take a budget slot now, for the next broker call this thread makes inside the block.
+
+        Raises BudgetExhausted before anything is written or sent, so a caller can refuse
+        cleanly instead of recording an order it then cannot send. An unused slot is dropped.
+        """
+        self.budget.acquire(priority, self._max_wait(priority))
+        self._local.prepaid = True
+        try:
+            yield
+        finally:
+            self._local.prepaid = False
+
+    def _max_wait(self, priority: Priority) -> float:
+        # The health probe never queues: it only runs when a slot is free.
+        return 0.0 if priority is Priority.HEALTH else self.max_rate_wait
+
     def _before_send(self) -> None:
-        self.limiter.acquire(self.max_rate_wait)
+        if getattr(self._local, "prepaid", False):
+            self._local.prepaid = False
+        else:
+            priority = getattr(self._local, "priority", None)
+            if priority is None:  # a call made outside the gateway's methods
+                priority = Priority.READ
+            self.budget.acquire(priority, self._max_wait(priority))
         with self._count_lock:
             self._count += 1
+
+    def _after_send(self, response: requests.Response | None, error: Exception | None) -> None:
+        """Remember when the broker last answered sensibly (for /health, without asking it)."""
+        if response is None:
+            problem = _transport_error(error, self.timeout)[1].message if error else "no answer"
+            self._contact = self._contact.failed(problem)
+            return
+        status = response.status_code
+        if status == 429:
+            # The budget keeps the OMS under the limit: someone else spends this key's too.
+            log.warning("the broker answered 429: another program may be using these API keys")
+            self._contact = self._contact.failed("the broker says too many requests (429)")
+        elif status >= 500:
+            self._contact = self._contact.failed(f"the broker answered {_reason(status)}")
+        elif status == 401 or (status == 403 and b'"code"' not in (response.content or b"")):
+            self._contact = self._contact.failed(KEYS_REFUSED_MESSAGE)
+        else:
+            self._contact = self._contact.answered(self._monotonic())
+
+    @property
+    def contact(self) -> BrokerContact:
+        """How the broker last answered this process."""
+        return self._contact
 
     # ------------------------------------------------------------------ orders
     def submit_order(self, s: OrderSubmission) -> SubmitResult:
@@ -374,8 +470,9 @@ class AlpacaGateway:
                 Outcome.NOT_SENT, error=BrokerError(None, None, f"invalid order: {error}")
             )
         try:
-            placed = self._trading.submit_order(request)
-        except RateBudgetExceeded as error:
+            with self._priority(Priority.SUBMIT):
+                placed = self._trading.submit_order(request)
+        except BudgetExhausted as error:
             return SubmitResult(Outcome.NOT_SENT, error=BrokerError(None, None, str(error)))
         except APIError as api_error:
             return self._classify_submit_error(s, _api_error_details(api_error))
@@ -394,7 +491,7 @@ class AlpacaGateway:
             # The broker already holds an order with this id (an earlier attempt got through):
             # adopt it instead of reporting a rejection.
             try:
-                existing = self.get_order_by_client_id(s.client_order_id)
+                existing = self.get_order_by_client_id(s.client_order_id, Priority.SUBMIT)
             except (BrokerUnavailable, BrokerRejected) as lookup:
                 log.warning("submit %s: duplicate id, look-up failed", s.client_order_id)
                 return SubmitResult(Outcome.UNKNOWN, error=lookup.error)
@@ -407,14 +504,20 @@ class AlpacaGateway:
             return SubmitResult(Outcome.REJECTED, error=error)
         return SubmitResult(Outcome.UNKNOWN, error=error)
 
-    def get_order_by_client_id(self, client_order_id: str) -> BrokerOrder | None:
-        order = self._call(lambda: self._trading.get_order_by_client_id(client_order_id), True)
+    def get_order_by_client_id(
+        self, client_order_id: str, priority: Priority = Priority.POLL
+    ) -> BrokerOrder | None:
+        order = self._call(
+            lambda: self._trading.get_order_by_client_id(client_order_id), priority, True
+        )
         return None if order is None else broker_order_from_alpaca(order)
 
-    def get_order(self, broker_order_id: str) -> BrokerOrder | None:
+    def get_order(
+        self, broker_order_id: str, priority: Priority = Priority.POLL
+    ) -> BrokerOrder | None:
         if not _is_uuid(broker_order_id):
             return None  # Alpaca order ids are UUIDs; alpaca-py refuses anything else
-        order = self._call(lambda: self._trading.get_order_by_id(broker_order_id), True)
+        order = self._call(lambda: self._trading.get_order_by_id(broker_order_id), priority, True)
         return None if order is None else broker_order_from_alpaca(order)
 
     def list_orders(
@@ -425,6 +528,7 @@ class AlpacaGateway:
         until: datetime | None = None,
         limit: int = 500,
         nested: bool = True,
+        priority: Priority = Priority.POLL,
     ) -> list[BrokerOrder]:
         """Orders by submission time, newest first (Alpaca's `after`/`until` are exclusive)."""
         request = GetOrdersRequest(
@@ -434,14 +538,33 @@ class AlpacaGateway:
             limit=min(max(limit, 1), 500),
             nested=nested,
         )
-        orders = self._call(lambda: self._trading.get_orders(request))
+        orders = self._call(lambda: self._trading.get_orders(request), priority)
         return [broker_order_from_alpaca(order) for order in orders]
+
+    def list_open_orders(self, max_pages: int = 20) -> list[BrokerOrder]:
+        """Every open order (parents with their legs): one request per 500 orders."""
+        found: dict[str, BrokerOrder] = {}
+        until: datetime | None = None
+        for _ in range(max_pages):
+            page = self.list_orders(status="open", until=until, limit=500)
+            new = [order for order in page if order.id not in found]
+            found.update((order.id, order) for order in new)
+            if len(page) < 500 or not new:
+                break
+            # Newest first: the next page ends where this one did. `until` is exclusive, so it
+            # goes a microsecond past the oldest seen; the overlap is dropped above.
+            oldest = min(o.submitted_at for o in page if o.submitted_at is not None)
+            until = oldest + timedelta(microseconds=1)
+        else:
+            log.warning("open orders: stopped after %d pages", max_pages)
+        return list(found.values())
 
     def cancel_order(self, broker_order_id: str) -> CancelOutcome:
         if not _is_uuid(broker_order_id):
             return CancelOutcome.NOT_FOUND
         try:
-            self._trading.cancel_order_by_id(broker_order_id)
+            with self._priority(Priority.CRITICAL):
+                self._trading.cancel_order_by_id(broker_order_id)
         except APIError as api_error:
             error = _api_error_details(api_error)
             if error.http_status == 404:
@@ -472,7 +595,7 @@ class AlpacaGateway:
         return [_position(p) for p in self._call(self._trading.get_all_positions)]
 
     def get_position(self, symbol: str) -> Position | None:
-        p = self._call(lambda: self._trading.get_open_position(symbol.upper()), True)
+        p = self._call(lambda: self._trading.get_open_position(symbol.upper()), none_on_404=True)
         return None if p is None else _position(p)
 
     # ------------------------------------------------------------------ reference data
@@ -484,7 +607,7 @@ class AlpacaGateway:
             cached = self._assets.get(key)
             if cached is not None and cached[0] > now:
                 return cached[1]
-        a = self._call(lambda: self._trading.get_asset(key), True)
+        a = self._call(lambda: self._trading.get_asset(key), none_on_404=True)
         asset = None
         if a is not None:
             asset = Asset(
@@ -501,11 +624,34 @@ class AlpacaGateway:
         return asset
 
     def get_clock(self) -> MarketClock:
-        """Alpaca's market clock, cached for 2 s (it is asked before every order)."""
+        """Alpaca's market clock, kept until the next open or close it names (at most 5 min).
+
+        One thread refreshes it while the others wait for that answer (no stampede)."""
+        cached = self._cached_clock()
+        if cached is not None:
+            return cached
+        with self._clock_refresh:
+            cached = self._cached_clock()  # another thread may have refreshed it meanwhile
+            if cached is not None:
+                return cached
+            return self._fetch_clock()
+
+    def _cached_clock(self) -> MarketClock | None:
         with self._cache_lock:
-            if self._clock is not None and self._clock[0] > self._monotonic():
-                return self._clock[1]
-        return self._fetch_clock()
+            entry = self._clock
+        if entry is None:
+            return None
+        expires, fetched, clock = entry
+        now = self._monotonic()
+        if now >= expires:
+            return None
+        # The broker's own time, moved on by what passed here since it was read.
+        return MarketClock(
+            timestamp=clock.timestamp + timedelta(seconds=now - fetched),
+            is_open=clock.is_open,
+            next_open=clock.next_open,
+            next_close=clock.next_close,
+        )
 
     def _fetch_clock(self) -> MarketClock:
         c = self._call(self._trading.get_clock)
@@ -515,9 +661,20 @@ class AlpacaGateway:
             next_open=_utc(c.next_open),  # type: ignore[arg-type]
             next_close=_utc(c.next_close),  # type: ignore[arg-type]
         )
+        # Valid until the market changes state (by the broker's own clock, so this machine's
+        # clock being off does not matter), and never longer than the bound.
+        change = clock.next_close if clock.is_open else clock.next_open
+        until_change = (change - clock.timestamp).total_seconds()
+        fetched = self._monotonic()
+        lifetime = max(0.0, min(CLOCK_MAX_AGE_SECONDS, until_change))
         with self._cache_lock:
-            self._clock = (self._monotonic() + CLOCK_TTL_SECONDS, clock)
+            self._clock = (fetched + lifetime, fetched, clock)
         return clock
+
+    def forget_clock(self) -> None:
+        """Drop the cached clock (the next look-up asks the broker)."""
+        with self._cache_lock:
+            self._clock = None
 
     def get_quote(self, symbol: str) -> Quote:
         """Latest trade price and bid/ask, from one market-data snapshot request."""
@@ -539,21 +696,32 @@ class AlpacaGateway:
         )
 
     def ping(self) -> bool:
-        """Can we reach the broker with these keys right now? Never raises."""
+        """Can we reach the broker with these keys right now? Never raises, never waits for
+        the budget (the lowest priority: it only runs when a slot is free)."""
         try:
-            self._fetch_clock()
+            self._call(self._trading.get_clock, Priority.HEALTH)
         except Exception as error:
             log.info("broker ping failed: %s", _describe(error, self.timeout))
             return False
         return True
 
+    def probe_if_quiet(self, quiet_seconds: float) -> bool | None:
+        """Ping the broker when nothing succeeded for `quiet_seconds`; None when not needed."""
+        last = self._contact.last_ok_monotonic
+        if last is not None and self._monotonic() - last < quiet_seconds:
+            return None
+        return self.ping()
+
     # ------------------------------------------------------------------ plumbing
-    def _call(self, fn: Callable[[], T], none_on_404: bool = False) -> T:
+    def _call(
+        self, fn: Callable[[], T], priority: Priority = Priority.READ, none_on_404: bool = False
+    ) -> T:
         """Run one alpaca-py call; translate every failure into BrokerUnavailable/Rejected."""
         try:
-            return fn()
-        except RateBudgetExceeded as error:
-            raise BrokerUnavailable(BrokerError(None, None, str(error))) from None
+            with self._priority(priority):
+                return fn()
+        except BudgetExhausted as error:
+            raise BrokerBusy(BrokerError(None, None, str(error)), error.wait_needed) from None
         except APIError as api_error:
             error = _api_error_details(api_error)
             if error.http_status == 404 and none_on_404:

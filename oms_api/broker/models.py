@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -149,12 +149,36 @@ class Quote:
     timestamp: datetime
 
 
+@dataclass(frozen=True)
+class BrokerContact:
+    """How the broker last answered this process: what /health reports without asking it."""
+
+    last_ok_at: datetime | None = None
+    last_ok_monotonic: float | None = None
+    failure: str | None = None  # the latest failure since the last good answer
+    failure_at: datetime | None = None
+
+    def answered(self, monotonic_now: float) -> BrokerContact:
+        return BrokerContact(datetime.now(UTC), monotonic_now)
+
+    def failed(self, problem: str) -> BrokerContact:
+        return replace(self, failure=problem, failure_at=datetime.now(UTC))
+
+
 class BrokerUnavailable(Exception):
     """The broker could not be reached or answered ambiguously (timeout, 5xx, 429, reset)."""
 
     def __init__(self, error: BrokerError) -> None:
         super().__init__(error.message)
         self.error = error
+
+
+class BrokerBusy(BrokerUnavailable):
+    """The OMS's own request budget has no slot in time: the request was not sent."""
+
+    def __init__(self, error: BrokerError, retry_after: float) -> None:
+        super().__init__(error)
+        self.retry_after = retry_after
 
 
 class BrokerRejected(Exception):

@@ -5,7 +5,11 @@ when a handler raises or a message fails to parse, `run()` calls asyncio.run (so
 own thread), it reconnects only on websocket errors, and its authentication read has no
 timeout. Here:
 - messages arrive raw (`raw_data=True`) and are converted by our own code inside a handler that
-  catches everything, so no message and no callback can stop the reading;
+  catches everything, so no message and no callback can stop the reading; `on_event` is
+  called on the reader's own thread and must only hand the event on (the OMS queues it), so
+  the reader never waits for a database;
+- the websocket library logs every frame at DEBUG, the authentication frame (with the secret
+  key) included: the connection gets a logger of its own that never logs below INFO;
 - a supervisor thread restarts the TradingStream (with backoff) if its thread ends, and closes
   its socket to force a reconnect if it stays unconnected too long;
 - `on_connect` fires after every successful (re)subscription: Alpaca does not replay events
@@ -30,6 +34,25 @@ from oms_api.broker.gateway import broker_order_from_alpaca
 from oms_api.broker.models import TradeEvent
 
 log = logging.getLogger(__name__)
+
+# The websocket connection's logger: at DEBUG, `websockets` writes each frame it sends, and the
+# first one carries the API secret. This logger is pinned at INFO whatever the root level.
+_socket_log = logging.getLogger("oms_api.broker.stream.socket")
+_socket_log.setLevel(logging.INFO)
+
+
+class _NoFrames(logging.Filter):
+    """Belt and braces: drop frame dumps ("> TEXT ...", "< TEXT ...") even if the level is
+    lowered on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("> ", "< "))
+
+
+_socket_log.addFilter(_NoFrames())
+
+# alpaca-py's defaults, plus our logger.
+_WEBSOCKET_PARAMS = {"ping_interval": 10, "ping_timeout": 180, "max_queue": 1024}
 
 
 def trade_event_from_message(message: Any) -> TradeEvent | None:
@@ -197,6 +220,7 @@ class TradeUpdatesStream:
             paper=self._paper,
             raw_data=True,  # we parse: a bad message must not reach alpaca-py's model code
             url_override=self.stream_url,
+            websocket_params={**_WEBSOCKET_PARAMS, "logger": _socket_log},
         )
         # Private tunables of TradingStream's reconnect backoff (defaults 1 s and 30 s).
         stream._reconnect_min_backoff, stream._reconnect_max_backoff = self._reconnect_backoff
@@ -279,6 +303,6 @@ class TradeUpdatesStream:
             return
         self.events_received += 1
         try:
-            await asyncio.to_thread(self._on_event, event)
+            self._on_event(event)  # hands the event on (the OMS queues it): never blocks
         except Exception:
             log.exception("trade_updates: on_event callback failed for %s", event.event)

@@ -26,6 +26,7 @@ NAMING_CONVENTION: dict[str, str] = {
 TABLE_MODULES: tuple[str, ...] = (
     "oms_api.portfolios.models",
     "oms_api.orders.models",
+    "oms_api.broker.budget",
 )
 
 SQLModel.metadata.naming_convention = NAMING_CONVENTION

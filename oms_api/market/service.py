@@ -8,14 +8,15 @@ from typing import Any, Protocol, TypeVar
 
 from oms_api.broker.models import (
     Account,
+    BrokerBusy,
     BrokerRejected,
     BrokerUnavailable,
     MarketClock,
     Position,
     Quote,
 )
-from oms_api.errors import ServiceError
-from oms_api.orders.requests import SYMBOL_PATTERN
+from oms_api.errors import ServiceError, broker_busy
+from oms_api.orders.requests import SYMBOL_RULE, normalise_symbol
 
 T = TypeVar("T")
 
@@ -35,6 +36,8 @@ class MarketService:
     def _call(self, what: str, call: Callable[[], T]) -> T:
         try:
             return call()
+        except BrokerBusy as error:
+            raise broker_busy(error.retry_after) from None
         except BrokerUnavailable as error:
             raise ServiceError(
                 503, "broker_unavailable", f"broker unavailable while reading {what}: {error}"
@@ -51,10 +54,15 @@ class MarketService:
     def clock(self) -> MarketClock:
         return self._call("the market clock", self.broker.get_clock)
 
-    def quote(self, symbol: str) -> Quote:
-        symbol = symbol.strip().upper()
-        if not SYMBOL_PATTERN.match(symbol):
-            raise ServiceError(400, "invalid_symbol", f"invalid symbol: {symbol!r}")
+    def quote(self, raw_symbol: str) -> Quote:
+        symbol = normalise_symbol(raw_symbol)
+        if symbol is None:
+            raise ServiceError(
+                400,
+                "invalid_symbol",
+                f"invalid symbol: {raw_symbol!r} ({SYMBOL_RULE})",
+                {"field": "symbol"},
+            )
         asset = self._call("the asset", lambda: self.broker.get_asset(symbol))
         if asset is None:
             raise ServiceError(400, "invalid_symbol", f"invalid symbol: {symbol}")

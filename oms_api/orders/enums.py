@@ -15,8 +15,11 @@ class OrderStatus(StrEnum):
     PENDING_CANCEL = "pending_cancel"  # cancel asked for; the broker has not confirmed
     CANCELED = "canceled"
     EXPIRED = "expired"
-    REJECTED = "rejected"
+    REJECTED = "rejected"  # the broker said no (only the broker rejects)
     REPLACED = "replaced"
+    # Certainly never reached the broker (no connection could be opened, or given up after the
+    # broker kept saying it has no such order); nothing was placed.
+    NOT_SENT = "not_sent"
 
 
 TERMINAL_STATUSES = frozenset(
@@ -26,6 +29,7 @@ TERMINAL_STATUSES = frozenset(
         OrderStatus.EXPIRED,
         OrderStatus.REJECTED,
         OrderStatus.REPLACED,
+        OrderStatus.NOT_SENT,
     }
 )
 # Orders whose outcome at the broker is not settled yet.

@@ -1,13 +1,17 @@
 """The order state machine: which status may follow which.
 
 Odd but real broker sequences are allowed on purpose (a fill reported after a cancel, a
-pending cancel that the broker refuses); anything else is logged and ignored by the order
-service, never crashed on.
+pending cancel that the broker refuses, an order we gave up on that the broker processed after
+all); anything else is logged and ignored by the order service, never crashed on.
 """
 
 from __future__ import annotations
 
 from oms_api.orders.enums import OrderStatus as S
+
+_BROKER_HAS_IT = frozenset(
+    {S.ACCEPTED, S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.CANCELED, S.EXPIRED}
+)
 
 TRANSITIONS: dict[S, frozenset[S]] = {
     # After a crash a pending_submit order may have reached the broker and moved on since:
@@ -22,10 +26,20 @@ TRANSITIONS: dict[S, frozenset[S]] = {
             S.FILLED,
             S.CANCELED,
             S.EXPIRED,
+            S.NOT_SENT,  # the connection could not even be opened
         }
     ),
     S.SUBMITTED: frozenset(
-        {S.ACCEPTED, S.PARTIALLY_FILLED, S.FILLED, S.REJECTED, S.UNKNOWN, S.CANCELED, S.EXPIRED}
+        {
+            S.ACCEPTED,
+            S.PARTIALLY_FILLED,
+            S.FILLED,
+            S.REJECTED,
+            S.UNKNOWN,
+            S.CANCELED,
+            S.EXPIRED,
+            S.NOT_SENT,
+        }
     ),
     S.UNKNOWN: frozenset(
         {
@@ -36,6 +50,7 @@ TRANSITIONS: dict[S, frozenset[S]] = {
             S.REJECTED,
             S.CANCELED,
             S.EXPIRED,
+            S.NOT_SENT,  # the broker kept saying it has no such order, until it was too old
         }
     ),
     S.ACCEPTED: frozenset(
@@ -62,7 +77,11 @@ TRANSITIONS: dict[S, frozenset[S]] = {
     # A late fill can arrive after the cancel was confirmed; the fill is a fact and wins.
     S.CANCELED: frozenset({S.FILLED, S.PARTIALLY_FILLED}),
     S.EXPIRED: frozenset({S.FILLED, S.PARTIALLY_FILLED}),
-    S.REJECTED: frozenset(),
+    # A request the broker refused, or one we gave up on, may still have been processed by the
+    # broker from an earlier attempt with the same client_order_id (a send that timed out):
+    # what the broker then reports about that order is a fact, and the status follows it.
+    S.REJECTED: _BROKER_HAS_IT,
+    S.NOT_SENT: _BROKER_HAS_IT,
     S.FILLED: frozenset(),
     S.REPLACED: frozenset(),
 }

@@ -1,0 +1,609 @@
+"""The one place that writes order state: recording an order before it is sent, applying what
+the broker says about it, and the few conclusions the OMS draws itself (unknown, not sent).
+
+Every status change goes through the transition table (`oms_api.orders.state`) and is logged in
+`order_events` with its source; fills are recorded once per execution. Statements are
+SQLAlchemy Core (this sits on every trade's path), each write one transaction:
+- PostgreSQL: the order rows are locked with SELECT ... FOR UPDATE; the same statement queues
+  the NOTIFY that tells other workers which orders changed (delivered only if the transaction
+  commits) and, for broker news, switches the commit to asynchronous: that state can always be
+  asked from the broker again, while the order row itself, cancel requests and re-send counts
+  are committed durably.
+- SQLite (one process): a process-wide lock serialises the writers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from oms_api.broker.models import BrokerError, BrokerOrder, TradeEvent
+from oms_api.db.engine import is_postgres
+from oms_api.db.notify import ORDERS_CHANNEL
+from oms_api.errors import ServiceError
+from oms_api.orders.enums import EventSource, OrderStatus
+from oms_api.orders.models import Fill, Order, OrderEvent, fill_from_row, order_from_row
+from oms_api.orders.state import can_transition, from_broker_status
+from oms_api.orders.watch import OrderWatch
+
+log = logging.getLogger(__name__)
+
+ORDERS = Order.__table__  # type: ignore[attr-defined]
+FILLS = Fill.__table__  # type: ignore[attr-defined]
+EVENTS = OrderEvent.__table__  # type: ignore[attr-defined]
+
+AVG_PRICE_PLACES = Decimal("0.000001")
+# The columns a write may change (the rest are fixed when the order is recorded).
+MUTABLE_COLUMNS = (
+    "broker_order_id",
+    "status",
+    "broker_status",
+    "filled_qty",
+    "filled_avg_price",
+    "error_code",
+    "error_message",
+    "send_attempts",
+    "submitted_at",
+    "filled_at",
+    "canceled_at",
+    "cancel_requested_at",
+    "last_broker_check_at",
+    "updated_at",
+)
+MEMO_SIZE = 10_000
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BrokerNews:
+    """What the broker said about one of our orders: a reply, a poll or a stream event."""
+
+    order_id: int
+    order: BrokerOrder
+    source: EventSource
+    event: TradeEvent | None = None
+
+
+def database_unavailable(message: str = "database unavailable — nothing was sent") -> ServiceError:
+    return ServiceError(503, "database_unavailable", message)
+
+
+class OrderWriter:
+    def __init__(
+        self,
+        engine: Engine,
+        watch: OrderWatch,
+        *,
+        now: Callable[[], datetime],
+        notify_tag: str,
+    ) -> None:
+        self.engine = engine
+        self.watch = watch
+        self.now = now
+        self._postgres = is_postgres(engine)
+        # Marks this process's notifications, so its own listener can skip them.
+        self._notify_tag = notify_tag
+        self._sqlite_lock = threading.RLock()
+        self._memo_lock = threading.Lock()
+        # client_order_id -> order id, for orders this process recorded (immutable pairs).
+        self._order_ids: dict[str, int] = {}
+        # order id -> the last broker view (broker id, status, filled qty) applied here.
+        self._applied: dict[int, tuple[str, str, Decimal]] = {}
+        self._update = (
+            update(ORDERS)
+            .where(ORDERS.c.id == bindparam("order_id"))
+            .values({name: bindparam(name) for name in MUTABLE_COLUMNS})
+        )
+
+    # ------------------------------------------------------------------ memos
+    def _remember(self, memo: dict[Any, Any], key: Any, value: Any) -> None:
+        with self._memo_lock:
+            memo.pop(key, None)
+            memo[key] = value
+            if len(memo) > MEMO_SIZE:
+                del memo[next(iter(memo))]
+
+    def known_order_id(self, client_order_id: str) -> int | None:
+        return self._order_ids.get(client_order_id)
+
+    def already_applied(self, order_id: int, broker_order: BrokerOrder) -> bool:
+        """This exact broker view (id, status, filled qty) was the last one applied here."""
+        view = (broker_order.id, broker_order.status, broker_order.filled_qty)
+        return self._applied.get(order_id) == view
+
+    # ------------------------------------------------------------------ transactions
+    @contextlib.contextmanager
+    def _locked(
+        self, order_ids: list[int], *, durable: bool
+    ) -> Iterator[tuple[Connection, dict[int, Row], Callable[[], None]]]:
+        """A transaction holding the orders' rows. Yields the connection, the rows (id ->
+        column values) and `commit`; leaving without calling it rolls back (nothing written,
+        nobody notified)."""
+        ids = sorted(set(order_ids))
+        query = select(ORDERS).where(ORDERS.c.id.in_(ids)).order_by(ORDERS.c.id)
+        if self._postgres:
+            payload = self._notify_tag + ":" + ",".join(map(str, ids))
+            extra = [func.pg_notify(ORDERS_CHANNEL, payload).label("_notified")]
+            if not durable:
+                extra.append(func.set_config("synchronous_commit", "off", True).label("_async"))
+            query = (
+                select(ORDERS, *extra)
+                .where(ORDERS.c.id.in_(ids))
+                .order_by(ORDERS.c.id)
+                .with_for_update(of=ORDERS)
+            )
+        lock = contextlib.nullcontext() if self._postgres else self._sqlite_lock
+        try:
+            with lock, self.engine.connect() as connection:
+                transaction = connection.begin()
+                try:
+                    rows: dict[int, Row] = {}
+                    for record in connection.execute(query):
+                        row = dict(record._mapping)
+                        row.pop("_notified", None)
+                        row.pop("_async", None)
+                        rows[row["id"]] = row
+                    yield connection, rows, transaction.commit
+                finally:
+                    if transaction.is_active:
+                        transaction.rollback()
+        except OperationalError as error:
+            log.error("database unavailable: %s", error.__class__.__name__)
+            raise database_unavailable() from None
+
+    def _write_order(self, connection: Connection, row: Row) -> None:
+        connection.execute(
+            self._update, {"order_id": row["id"], **{n: row[n] for n in MUTABLE_COLUMNS}}
+        )
+
+    def _event(
+        self,
+        row: Row,
+        previous: str | None,
+        source: EventSource,
+        note: str | None,
+        *,
+        broker_status: str | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> Row:
+        return {
+            "order_id": row["id"],
+            "from_status": previous,
+            "to_status": row["status"],
+            "source": source.value,
+            "broker_status": broker_status,
+            "note": note[:500] if note else None,
+            "payload": payload,
+            "created_at": self.now(),
+        }
+
+    # ------------------------------------------------------------------ recording
+    def record_new(self, values: Row) -> Order | None:
+        """Commit a new order (pending_submit) and its first event, durably, before anything
+        is sent. None when a concurrent request recorded the same Idempotency-Key first."""
+        try:
+            with self._sqlite_lock if not self._postgres else contextlib.nullcontext():  # noqa: SIM117
+                with self.engine.begin() as connection:
+                    # Parameters apart from the statement: its compiled form is cached.
+                    order_id = connection.execute(ORDERS.insert(), values).inserted_primary_key[0]
+                    row = {**values, "id": order_id}
+                    connection.execute(
+                        EVENTS.insert(),
+                        self._event(row, None, EventSource.API, "recorded before sending"),
+                    )
+        except IntegrityError:
+            if values.get("idempotency_key") is not None:
+                return None
+            raise
+        except OperationalError as error:
+            log.error("database unavailable: %s", error.__class__.__name__)
+            raise database_unavailable() from None
+        self._remember(self._order_ids, values["client_order_id"], order_id)
+        return order_from_row(row)
+
+    def count_resend(self, order_id: int) -> Order:
+        """A re-send is counted (durably) before it goes out."""
+        with self._locked([order_id], durable=True) as (connection, rows, commit):
+            row = rows[order_id]
+            now = self.now()
+            row.update(send_attempts=row["send_attempts"] + 1, submitted_at=now, updated_at=now)
+            self._write_order(connection, row)
+            commit()
+        return self._changed(row)
+
+    def request_cancel(self, order_id: int, requested_by: str | None) -> Order:
+        """pending_cancel (durably) before the cancel goes out; a terminal order is left."""
+        with self._locked([order_id], durable=True) as (connection, rows, commit):
+            row = rows[order_id]
+            previous = row["status"]
+            if not can_transition(OrderStatus(previous), OrderStatus.PENDING_CANCEL) or (
+                previous == OrderStatus.PENDING_CANCEL
+            ):
+                return order_from_row(row)
+            now = self.now()
+            row.update(status=OrderStatus.PENDING_CANCEL.value, cancel_requested_at=now)
+            row["updated_at"] = now
+            self._write_order(connection, row)
+            note = f"cancel requested by {requested_by or 'api'}"
+            connection.execute(EVENTS.insert(), self._event(row, previous, EventSource.API, note))
+            commit()
+        return self._changed(row)
+
+    # ------------------------------------------------------------------ the OMS's own verdicts
+    def mark_unknown(
+        self, order_id: int, error: BrokerError | None, source: EventSource, note: str
+    ) -> Order:
+        """The outcome at the broker is not known: only the broker can settle it."""
+        message = (error.message if error else "no answer from the broker")[:500]
+        return self._conclude(
+            order_id, OrderStatus.UNKNOWN, "outcome_unknown", message, source, note, error
+        )
+
+    def mark_rejected(
+        self,
+        order_id: int,
+        code: str,
+        message: str,
+        source: EventSource,
+        error: BrokerError | None,
+    ) -> Order:
+        """The broker said no (a definitive answer to a submit)."""
+        return self._conclude(order_id, OrderStatus.REJECTED, code, message, source, message, error)
+
+    def mark_not_sent(
+        self,
+        order_id: int,
+        code: str,
+        message: str,
+        source: EventSource,
+        error: BrokerError | None,
+    ) -> Order:
+        """Certainly never placed: the connection could not be opened, or the broker kept
+        saying it has no such order until it was too old to send."""
+        return self._conclude(order_id, OrderStatus.NOT_SENT, code, message, source, message, error)
+
+    def _conclude(
+        self,
+        order_id: int,
+        status: OrderStatus,
+        code: str,
+        message: str,
+        source: EventSource,
+        note: str,
+        error: BrokerError | None,
+    ) -> Order:
+        with self._locked([order_id], durable=True) as (connection, rows, commit):
+            row = rows[order_id]
+            previous = row["status"]
+            if previous == status.value and status is OrderStatus.UNKNOWN:
+                # Still unknown: the attempt is history worth keeping, the status stays.
+                pass
+            elif previous == status.value or not can_transition(OrderStatus(previous), status):
+                return order_from_row(row)
+            else:
+                row.update(status=status.value, error_code=code, error_message=message[:500])
+                row["updated_at"] = self.now()
+                self._write_order(connection, row)
+            connection.execute(
+                EVENTS.insert(),
+                self._event(row, previous, source, note, payload=_error_payload(error)),
+            )
+            commit()
+        return self._changed(row)
+
+    def _changed(self, row: Row, fills: list[Fill] | None = None) -> Order:
+        order = order_from_row(row)
+        self.watch.touch(row["id"], order, fills)
+        return order
+
+    # ------------------------------------------------------------------ broker news
+    def apply_one(
+        self,
+        order_id: int,
+        broker_order: BrokerOrder,
+        source: EventSource,
+        event: TradeEvent | None = None,
+    ) -> Order:
+        return self.apply([BrokerNews(order_id, broker_order, source, event)])[order_id]
+
+    def apply(self, news: list[BrokerNews]) -> dict[int, Order]:
+        """Apply what the broker said, in order, in one transaction. Returns each order as it
+        now stands."""
+        now = self.now()
+        with self._locked([n.order_id for n in news], durable=False) as (connection, rows, commit):
+            fills: dict[int, list[Fill]] = {}
+            new_fills: dict[int, list[Fill]] = {}
+            events: list[Row] = []
+            changed: set[int] = set()
+            for item in news:
+                row = rows.get(item.order_id)
+                if row is None:  # deleted meanwhile: nothing to apply it to
+                    continue
+                if self._apply_news(connection, row, item, now, fills, new_fills, events):
+                    changed.add(row["id"])
+            if not changed:
+                unchanged = {oid: order_from_row(row) for oid, row in rows.items()}
+                for oid, order in unchanged.items():
+                    self.watch.refresh(oid, order)
+                self._remember_views(news)
+                return unchanged
+            added = [fill for group in new_fills.values() for fill in group]
+            if added:
+                connection.execute(FILLS.insert(), [_fill_values(f) for f in added])
+            connection.execute(
+                self._update,
+                [
+                    {"order_id": rows[oid]["id"], **{n: rows[oid][n] for n in MUTABLE_COLUMNS}}
+                    for oid in sorted(changed)
+                ],
+            )
+            if events:
+                connection.execute(EVENTS.insert(), events)
+            commit()
+        self._remember_views(news)
+        result: dict[int, Order] = {}
+        for oid, row in rows.items():
+            if oid in changed:
+                every_fill = fills.get(oid, []) + new_fills[oid] if oid in new_fills else None
+                result[oid] = self._changed(row, every_fill)
+            else:
+                result[oid] = order_from_row(row)
+                self.watch.refresh(oid, result[oid])
+        return result
+
+    def _remember_views(self, news: list[BrokerNews]) -> None:
+        for item in news:
+            view = (item.order.id, item.order.status, item.order.filled_qty)
+            self._remember(self._applied, item.order_id, view)
+
+    def _apply_news(
+        self,
+        connection: Connection,
+        row: Row,
+        item: BrokerNews,
+        now: datetime,
+        fills: dict[int, list[Fill]],
+        new_fills: dict[int, list[Fill]],
+        events: list[Row],
+    ) -> bool:
+        """Fold one piece of broker news into the row; True when something must be written."""
+        broker_order, source, event = item.order, item.source, item.event
+        previous = row["status"]
+        changed = False
+        if row["broker_order_id"] is None:
+            row["broker_order_id"] = broker_order.id
+            changed = True
+        if self._record_fills(connection, row, broker_order, event, source, now, fills, new_fills):
+            changed = True
+
+        target = _target_status(row, broker_order, event)
+        note = None
+        if target is not None and target.value != previous:
+            if can_transition(OrderStatus(previous), target):
+                _move(row, target, broker_order, now)
+                changed = True
+                if OrderStatus(previous) in (OrderStatus.REJECTED, OrderStatus.NOT_SENT):
+                    note = f"the broker has this order after all (it was {previous})"
+                    log.warning("order %s: %s", row["id"], note)
+            elif target is OrderStatus.ACCEPTED:
+                pass  # a stale "new" snapshot arriving after later news: nothing to do
+            else:
+                note = f"ignored transition {previous} -> {target.value} ({source.value})"
+                log.warning("order %s: %s", row["id"], note)
+        elif target is not None and row["broker_status"] != broker_order.status:
+            row["broker_status"] = broker_order.status
+            changed = True
+        if row["status"] == OrderStatus.FILLED and row["filled_at"] is None:
+            row["filled_at"] = broker_order.filled_at or now
+            changed = True
+        if row["submitted_at"] is None and broker_order.submitted_at is not None:
+            row["submitted_at"] = broker_order.submitted_at
+            changed = True
+        if changed or note:
+            row["updated_at"] = now
+            events.append(
+                self._event(
+                    row,
+                    previous,
+                    source,
+                    note or (event.event if event else None),
+                    broker_status=broker_order.status,
+                    payload=_event_payload(broker_order, event),
+                )
+            )
+        if changed or note or source in (EventSource.POLL, EventSource.RECOVERY):
+            # A poll that found nothing new still records when it looked (the poller
+            # schedules by it); a stream or API echo of what we hold writes nothing.
+            row["last_broker_check_at"] = now
+            return True
+        return False
+
+    def _record_fills(
+        self,
+        connection: Connection,
+        row: Row,
+        broker_order: BrokerOrder,
+        event: TradeEvent | None,
+        source: EventSource,
+        now: datetime,
+        fills: dict[int, list[Fill]],
+        new_fills: dict[int, list[Fill]],
+    ) -> bool:
+        """Record executions once. Stream events carry execution ids; a poll only shows the
+        broker's cumulative quantity, so any shortfall becomes one synthetic fill. A real
+        execution arriving later counts only for what the total still lacks."""
+        order_id = row["id"]
+        broker_total = broker_order.filled_qty
+        is_execution = bool(
+            event is not None
+            and event.event in ("fill", "partial_fill")
+            and event.execution_id
+            and event.qty
+            and event.price
+        )
+        if not is_execution and broker_total <= row["filled_qty"]:
+            return False  # nothing the fills we hold lack: no need to read them
+        if order_id not in fills:
+            # filled_qty is derived from the fills: zero means there are none to read.
+            fills[order_id] = (
+                [
+                    fill_from_row(dict(r._mapping))
+                    for r in connection.execute(
+                        select(FILLS).where(FILLS.c.order_id == order_id).order_by(FILLS.c.id)
+                    )
+                ]
+                if row["filled_qty"] > 0
+                else []
+            )
+        held = fills[order_id] + new_fills.get(order_id, [])
+        have_qty = sum((f.qty for f in held), Decimal(0))
+        have_value = sum((f.qty * f.price for f in held), Decimal(0))
+        added: list[Fill] = []
+        if is_execution:
+            assert event is not None and event.qty is not None and event.price is not None
+            # Execution ids are unique per account; the table's unique constraint backs this up.
+            seen = any(f.execution_id == event.execution_id for f in held)
+            qty = min(event.qty, broker_total - have_qty)
+            if not seen and qty > 0:
+                added.append(
+                    fill_from_row(
+                        {
+                            "id": None,
+                            "execution_id": event.execution_id,
+                            "order_id": order_id,
+                            "qty": qty,
+                            "price": event.price,
+                            "filled_at": event.timestamp,
+                            "source": source.value,
+                            "created_at": now,
+                        }
+                    )
+                )
+                have_qty += qty
+                have_value += qty * event.price
+        if broker_total > have_qty and broker_order.filled_avg_price is not None:
+            missing = broker_total - have_qty
+            price = (broker_order.filled_avg_price * broker_total - have_value) / missing
+            added.append(
+                fill_from_row(
+                    {
+                        "id": None,
+                        "execution_id": f"sync-{broker_order.id}-{broker_total}",
+                        "order_id": order_id,
+                        "qty": missing,
+                        "price": price.quantize(AVG_PRICE_PLACES),
+                        "filled_at": broker_order.filled_at or broker_order.updated_at or now,
+                        "source": source.value,
+                        "created_at": now,
+                    }
+                )
+            )
+            have_qty += missing
+            have_value += missing * price
+        if not added:
+            return False
+        new_fills.setdefault(order_id, []).extend(added)
+        row["filled_qty"] = have_qty
+        row["filled_avg_price"] = (have_value / have_qty).quantize(AVG_PRICE_PLACES)
+        return True
+
+
+def _target_status(
+    row: Row, broker_order: BrokerOrder, event: TradeEvent | None
+) -> OrderStatus | None:
+    target = from_broker_status(broker_order.status)
+    if target is None:
+        return None
+    # The fills we hold decide filled vs partially filled, not a possibly stale snapshot.
+    if target in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED):
+        total, filled = row["qty"], row["filled_qty"]
+        if total is not None and filled < total:
+            target = OrderStatus.PARTIALLY_FILLED if filled > 0 else OrderStatus.ACCEPTED
+        elif total is None and broker_order.status == "filled":
+            target = OrderStatus.FILLED
+    current = OrderStatus(row["status"])
+    if current in (OrderStatus.CANCELED, OrderStatus.EXPIRED) and target in (
+        OrderStatus.PARTIALLY_FILLED,
+        OrderStatus.ACCEPTED,
+    ):
+        # A late (or stale, reordered) partial fill is recorded, but a closed order stays
+        # closed; only fills covering the whole order turn it into `filled`.
+        return None
+    if (
+        current is OrderStatus.PENDING_CANCEL
+        and target in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
+        and (event is None or event.event != "order_cancel_rejected")
+    ):
+        # A cancel stays pending until the broker confirms or refuses it.
+        return None
+    if (
+        current is OrderStatus.REJECTED
+        and row["broker_status"] == "rejected"
+        and target in (OrderStatus.ACCEPTED, OrderStatus.PENDING_CANCEL)
+    ):
+        # The broker itself rejected this order: an older acknowledgement arriving late does
+        # not reopen it (a fill, a fact, still would).
+        return None
+    return target
+
+
+def _move(row: Row, target: OrderStatus, broker_order: BrokerOrder, now: datetime) -> None:
+    row["status"] = target.value
+    row["broker_status"] = broker_order.status
+    if target is OrderStatus.REJECTED:
+        row["error_code"] = row["error_code"] or "broker_rejected"
+        row["error_message"] = row["error_message"] or "rejected by the broker"
+    elif row["error_code"] is not None:
+        # The broker has the order and works it: an earlier "unknown", "not sent" or
+        # "rejected" verdict no longer describes it.
+        row["error_code"] = None
+        row["error_message"] = None
+    if target is OrderStatus.CANCELED:
+        row["canceled_at"] = broker_order.canceled_at or now
+
+
+def _fill_values(fill: Fill) -> Row:
+    return {
+        "execution_id": fill.execution_id,
+        "order_id": fill.order_id,
+        "qty": fill.qty,
+        "price": fill.price,
+        "filled_at": fill.filled_at,
+        "source": fill.source,
+        "created_at": fill.created_at,
+    }
+
+
+def _error_payload(error: BrokerError | None) -> dict[str, Any] | None:
+    if error is None:
+        return None
+    return {"http_status": error.http_status, "code": error.code, "message": error.message}
+
+
+def _event_payload(broker_order: BrokerOrder, event: TradeEvent | None) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "broker_order_id": broker_order.id,
+        "status": broker_order.status,
+        "filled_qty": str(broker_order.filled_qty),
+        "filled_avg_price": (
+            str(broker_order.filled_avg_price) if broker_order.filled_avg_price else None
+        ),
+    }
+    if event is not None:
+        payload.update(
+            event=event.event,
+            execution_id=event.execution_id,
+            price=str(event.price) if event.price is not None else None,
+            qty=str(event.qty) if event.qty is not None else None,
+        )
+    return payload
