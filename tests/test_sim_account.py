@@ -679,6 +679,17 @@ def test_account_position_and_clock_match_the_published_schemas(sim, http, specs
     assert _errors(trading, "Clock", http.get("/v2/clock").json()) == []
 
 
+def test_calendar_and_assets_match_the_published_schemas(http, specs_dir):
+    trading = specs_dir / "alpaca-trading-openapi.yaml"
+    days = http.get("/v2/calendar", params={"start": "2026-11-25", "end": "2026-12-01"}).json()
+    assets = http.get("/v2/assets").json()
+
+    assert [_errors(trading, "Calendar", day) for day in days] == [[], [], [], []]
+    assert len(assets) > 30
+    failures = {asset["symbol"]: _errors(trading, "Assets", asset) for asset in assets}
+    assert {symbol: errors for symbol, errors in failures.items() if errors} == {}
+
+
 def _order_replies(sim: Sim, http: httpx.Client) -> dict[str, Any]:
     def post(body: dict[str, Any]) -> dict[str, Any]:
         reply = http.post("/v2/orders", json={"time_in_force": "day", **body})

@@ -984,6 +984,18 @@ def test_get_order_nested_includes_the_legs(sim):
     assert {leg.type for leg in nested.legs} == {"limit", "stop"}
 
 
+def test_get_order_returns_a_brackets_legs_without_nested_too(sim, api):
+    """On the single-order route `nested` was never in place (notes/alpaca.md): legs always."""
+    sim.control.set_price("AAPL", "200")
+    parent = sim.trading.submit_order(bracket(take_profit=210, stop_loss=190))
+    leg_ids = set(ids(refresh(sim, parent, nested=True).legs))
+
+    assert set(ids(refresh(sim, parent, nested=False).legs)) == leg_ids
+    assert set(ids(sim.trading.get_order_by_id(parent.id).legs)) == leg_ids
+    raw = api.get(f"/v2/orders/{parent.id}")
+    assert {leg["id"] for leg in raw.json()["legs"]} == leg_ids
+
+
 # ============================================================================ 8. brackets
 def _legs_by_role(order: Order) -> dict[str, Order]:
     return {"take_profit" if leg.type == "limit" else "stop_loss": leg for leg in order.legs}
@@ -1203,3 +1215,19 @@ def test_unknown_symbol_market_data_raises_in_alpaca_py(sim):
         sim.data.get_stock_latest_trade(StockLatestTradeRequest(symbol_or_symbols="ZZZZQ"))
 
     assert 400 <= caught.value.status_code < 500
+
+
+def test_a_seeded_open_order_is_history_and_never_breaks_trading(sim):
+    """Seeded orders are kept verbatim: one seeded as resting is listed as open, but the
+    matching engine never works it (it used to crash on its missing prices: 500s)."""
+    [seeded] = sim.control.seed_orders(
+        [{"symbol": "AAPL", "side": "buy", "type": "limit", "qty": "1", "limit_price": "100",
+          "time_in_force": "gtc", "status": "new"}]
+    )  # fmt: skip
+    placed = sim.trading.submit_order(
+        MarketOrderRequest(symbol="AAPL", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.DAY)
+    )
+    assert sim.trading.get_order_by_id(placed.id).status.value == "filled"
+    open_ids = [str(o.id) for o in sim.trading.get_orders(GetOrdersRequest(status="open"))]
+    assert open_ids == [seeded["id"]]
+    assert sim.trading.get_all_positions()[0].qty == "1"

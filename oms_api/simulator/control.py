@@ -60,8 +60,17 @@ class SimulatorControl:
     def add_fault(self, route: str, kind: str = "status", **options: Any) -> None:
         self._call("POST", "/faults", {"route": route, "kind": kind, **options})
 
-    def clear_faults(self) -> None:
-        self._call("DELETE", "/faults")
+    def clear_faults(self) -> int:
+        """Clear every fault rule and release held requests; how many were released."""
+        return self._call("DELETE", "/faults")["released"]
+
+    def release_held(self) -> int:
+        """Process every request a process_late fault holds, in arrival order; answers once
+        all of them have been processed, with how many there were."""
+        return self._call("POST", "/faults/release")["released"]
+
+    def held_requests(self) -> int:
+        return self.state()["held_requests"]
 
     def stream_disconnect(self) -> int:
         return self._call("POST", "/stream/disconnect")["disconnected"]

@@ -6,9 +6,13 @@ Routes are named "METHOD /path/template", e.g. "POST /v2/orders" or "GET /v2/ord
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import math
 import threading
 from collections import Counter, deque
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -21,6 +25,9 @@ class FaultKind(StrEnum):
     HANG_REPLY = "hang_reply"  # process the request, then hold the reply past the client's timeout
     LATENCY = "latency"  # add latency before processing
     REJECT = "reject"  # POST /v2/orders: accept the order, then reject it (a `rejected` event)
+    # Read the whole request, then hold it unprocessed until released or `hold_seconds` of
+    # simulator time pass; then process it, whether or not the client is still waiting.
+    PROCESS_LATE = "process_late"
 
 
 FAULT_STATUS_BODIES: dict[int, dict] = {
@@ -67,6 +74,8 @@ class FaultPlan:
             raise ValueError(f"status must be one of {sorted(FAULT_STATUS_BODIES)}")
         if rule.count is not None and rule.count < 1:
             raise ValueError("count must be >= 1 (or null for 'until cleared')")
+        if not (math.isfinite(rule.hold_seconds) and rule.hold_seconds >= 0):
+            raise ValueError("hold_seconds must be a number >= 0")
         with self._lock:
             self._rules.append(rule)
 
@@ -96,6 +105,81 @@ class FaultPlan:
                     if rule.count == 0:
                         self._rules.remove(rule)
         return fired
+
+
+# How long a release waits for one released request to be processed before it lets the next go.
+PROCESSING_WAIT_SECONDS = 10.0
+
+
+@dataclass(eq=False)
+class HeldRequest:
+    route: str
+    release_at: datetime  # simulator time
+    go: asyncio.Event = field(default_factory=asyncio.Event)
+    processed: asyncio.Event = field(default_factory=asyncio.Event)
+    abandoned: bool = False  # the simulator was reset: never process it
+
+
+class HeldRequests:
+    """Requests a process_late fault holds back unprocessed, in arrival order.
+
+    Every method but len() runs on the server's event loop. A held request waits in
+    `wait_turn`; the server marks it `processed` once its reply has gone out (or found no
+    client). Releases let held requests go one at a time, each processed before the next, so
+    they reach the broker in the order they arrived."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._held: list[HeldRequest] = []
+        self._turns = asyncio.Lock()
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def hold(self, route: str, hold_seconds: float) -> HeldRequest:
+        entry = HeldRequest(route, self.clock.now() + timedelta(seconds=hold_seconds))
+        if hold_seconds > 0:
+            self._held.append(entry)
+        else:
+            entry.go.set()
+        return entry
+
+    async def wait_turn(self, entry: HeldRequest) -> None:
+        try:
+            await entry.go.wait()
+        except asyncio.CancelledError:  # the server is shutting down
+            with contextlib.suppress(ValueError):
+                self._held.remove(entry)
+            raise
+
+    async def release_all(self) -> int:
+        return await self._release(lambda entry: True)
+
+    async def release_due(self) -> int:
+        """Release the requests whose hold_seconds have passed on the simulator's clock."""
+        now = self.clock.now()
+        return await self._release(lambda entry: entry.release_at <= now)
+
+    async def _release(self, due: Callable[[HeldRequest], bool]) -> int:
+        released = 0
+        async with self._turns:
+            for entry in [e for e in self._held if due(e)]:
+                if entry not in self._held:  # abandoned or cancelled meanwhile
+                    continue
+                self._held.remove(entry)
+                entry.go.set()
+                released += 1
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(entry.processed.wait(), PROCESSING_WAIT_SECONDS)
+        return released
+
+    def abandon_all(self) -> int:
+        """Drop every held request unprocessed (a reset: they belong to the old account)."""
+        held, self._held = self._held, []
+        for entry in held:
+            entry.abandoned = True
+            entry.go.set()
+        return len(held)
 
 
 class RequestCounters:

@@ -1,0 +1,195 @@
+"""What the /_sim control API does to the broker: steer prices, the clock and the market;
+seed cash, positions, assets and historical orders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from oms_api.simulator.clock import ManualClock, MarketMode
+from oms_api.simulator.errors import duplicate_client_order_id, invalid, malformed, not_found
+from oms_api.simulator.matching import Matching
+from oms_api.simulator.orders import (
+    CLOSED_STATUSES,
+    OPEN_STATUSES,
+    Fill,
+    Position,
+    SimOrder,
+    rfc3339,
+)
+from oms_api.simulator.universe import EQUITY_SYMBOL, OPTION_SYMBOL, Asset
+
+
+class BrokerControls(Matching):
+    """The simulator's own controls (not part of Alpaca's API)."""
+
+    def set_market_mode(self, mode: MarketMode) -> None:
+        with self._lock:
+            self._work()
+            was_open = self._market_open(self.clock.now())
+            self.config.market_mode = mode
+            now = self.clock.now()
+            is_open = self._market_open(now)
+            if is_open and not was_open:
+                self._on_open()
+            elif was_open and not is_open:
+                self._on_close(now)
+            self._was_open = is_open
+            self._done()
+
+    def set_price(self, symbol: str, price: Decimal) -> None:
+        with self._lock:
+            symbol = symbol.upper()
+            if symbol not in self.state.assets:
+                raise not_found(f"unknown symbol {symbol}")
+            if price <= 0:
+                raise invalid("price must be > 0")
+            self.market.set_price(symbol, price)
+            self._done()
+
+    def advance_clock(self, seconds: float) -> datetime:
+        if not isinstance(self.clock, ManualClock):
+            raise invalid("the clock is the wall clock; start the simulator with a manual clock")
+        with self._lock:
+            now = self.clock.advance(seconds)
+            self._done()
+            return now
+
+    def set_cash(self, cash: Decimal) -> None:
+        with self._lock:
+            self.state.cash = cash
+            self.state.last_equity = cash + self._long_market_value()
+            self._done()
+
+    def seed_position(self, symbol: str, qty: Decimal, avg_entry_price: Decimal) -> None:
+        with self._lock:
+            symbol = symbol.upper()
+            asset = self.state.assets.get(symbol)
+            if asset is None:
+                raise not_found(f"unknown symbol {symbol}")
+            if qty < 0 or avg_entry_price <= 0:
+                raise invalid("qty must be >= 0 and avg_entry_price > 0")
+            if qty == 0:
+                self.state.positions.pop(symbol, None)
+            else:
+                self.state.positions[symbol] = Position(
+                    symbol, asset.id, asset.exchange, qty, avg_entry_price
+                )
+            self._done()
+
+    def seed_order(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Store a historical order verbatim (equities or OCC option legs); no cash effect."""
+        with self._lock:
+            order_json = _historical_order(body, self._new_id, self.clock.now())
+            if order_json["client_order_id"] in self.state.used_client_ids:
+                raise duplicate_client_order_id()
+            submitted = datetime.fromisoformat(order_json["submitted_at"].replace("Z", "+00:00"))
+            order = SimOrder(
+                id=order_json["id"],
+                client_order_id=order_json["client_order_id"],
+                symbol=order_json.get("symbol") or "",
+                asset_id=order_json.get("asset_id"),
+                asset_class=order_json.get("asset_class") or "us_equity",
+                side=order_json.get("side") or "",
+                type=order_json.get("type") or "",
+                time_in_force=order_json["time_in_force"],
+                qty=None,
+                notional=None,
+                limit_price=None,
+                stop_price=None,
+                extended_hours=False,
+                order_class=order_json.get("order_class") or "simple",
+                status=order_json["status"],
+                created_at=submitted,
+                submitted_at=submitted,
+                seeded_json=order_json,
+            )
+            self.state.orders[order.id] = order
+            self.state.by_client_id[order.client_order_id] = order
+            self.state.used_client_ids.add(order.client_order_id)
+            return order.to_json()
+
+    def add_asset(self, asset: Asset) -> None:
+        with self._lock:
+            if not (EQUITY_SYMBOL.match(asset.symbol) or OPTION_SYMBOL.match(asset.symbol)):
+                raise invalid(f"invalid symbol {asset.symbol}")
+            self.state.assets[asset.symbol] = asset
+            if self.market.has(asset.symbol):
+                self.market.set_price(asset.symbol, asset.price)
+            else:
+                self.market.add(asset.symbol, asset.price)
+            self._done()
+
+    def fills(self) -> list[Fill]:
+        with self._lock:
+            return list(self.state.fills)
+
+
+def _historical_order(body: Any, new_id: Callable[[], str], now: datetime) -> dict[str, Any]:
+    """Fill in an Alpaca order JSON for a seeded historical order."""
+    if not isinstance(body, dict):
+        raise malformed()
+    status = body.get("status", "filled")
+    if status not in OPEN_STATUSES | CLOSED_STATUSES:
+        raise invalid(f"invalid status {status!r}")
+    submitted_at = body.get("submitted_at") or rfc3339(now)
+    order: dict[str, Any] = {
+        "id": body.get("id") or new_id(),
+        "client_order_id": body.get("client_order_id") or new_id(),
+        "created_at": body.get("created_at") or submitted_at,
+        "updated_at": body.get("updated_at") or submitted_at,
+        "submitted_at": submitted_at,
+        "filled_at": body.get("filled_at") or (submitted_at if status == "filled" else None),
+        "expired_at": None,
+        "canceled_at": body.get("canceled_at") or (submitted_at if status == "canceled" else None),
+        "failed_at": None,
+        "replaced_at": None,
+        "replaced_by": None,
+        "replaces": None,
+        "asset_id": body.get("asset_id"),
+        "symbol": body.get("symbol", ""),
+        "asset_class": body.get("asset_class")
+        or ("us_option" if OPTION_SYMBOL.match(str(body.get("symbol", ""))) else "us_equity"),
+        "notional": body.get("notional"),
+        "qty": _str_or_none(body.get("qty")),
+        "filled_qty": _str_or_none(body.get("filled_qty"))
+        or (_str_or_none(body.get("qty")) if status == "filled" else "0"),
+        "filled_avg_price": _str_or_none(body.get("filled_avg_price")),
+        "order_class": body.get("order_class", ""),
+        "order_type": body.get("type", "market"),
+        "type": body.get("type", "market"),
+        "side": body.get("side", "buy"),
+        "position_intent": body.get("position_intent"),
+        "time_in_force": body.get("time_in_force", "day"),
+        "limit_price": _str_or_none(body.get("limit_price")),
+        "stop_price": _str_or_none(body.get("stop_price")),
+        "status": status,
+        "extended_hours": False,
+        "legs": None,
+        "trail_percent": None,
+        "trail_price": None,
+        "hwm": None,
+        "ratio_qty": _str_or_none(body.get("ratio_qty")),
+    }
+    legs = body.get("legs")
+    if legs:
+        if not isinstance(legs, list):
+            raise invalid("legs must be a list")
+        order["legs"] = [
+            _historical_order({"status": status, "submitted_at": submitted_at, **leg}, new_id, now)
+            for leg in legs
+        ]
+        if order["order_class"] == "mleg":
+            # Multi-leg parents carry no symbol or side of their own, as Alpaca reports them.
+            for key in ("symbol", "side", "type", "order_type", "asset_class"):
+                order[key] = body.get(key, "")
+    return order
+
+
+def _str_or_none(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(value)
