@@ -17,6 +17,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from oms_api.config import ConfigError, describe_validation_error
 
 DEFAULT_OMS_URL = "http://127.0.0.1:8000"
+# HTTP mode listens on this machine only unless told otherwise: a public bind is a choice
+# (Render's start command passes --host 0.0.0.0), never an accident on a laptop.
+DEFAULT_BOT_HOST = "127.0.0.1"
+DEFAULT_CONFIRMATION_EXPIRY_SECONDS = 300
 SLACK_API_URL = "https://slack.com/api/"
 
 # Slack ids are upper-case letters and digits after a one-letter kind prefix.
@@ -94,7 +98,17 @@ class BotSettings(BaseSettings):
         default=False, description="everyone in the workspace may trade and read"
     )
     slack_result_visibility: Literal["in_channel", "ephemeral"] = "in_channel"
+    slack_bot_host: str = Field(
+        default=DEFAULT_BOT_HOST,
+        description="HTTP mode interface; 0.0.0.0 listens on every interface (hosted bots)",
+    )
     port: int = Field(default=3000, ge=1, le=65535, description="HTTP mode listening port")
+    slack_confirmation_expiry_seconds: int = Field(
+        default=DEFAULT_CONFIRMATION_EXPIRY_SECONDS,
+        ge=10,
+        le=3600,
+        description="a confirmation older than this is shown again for review: prices move",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator(
@@ -143,6 +157,18 @@ class BotSettings(BaseSettings):
             raise ValueError("must be an http(s):// URL such as https://slack.com/api/")
         # slack-sdk joins method names onto the base URL, which needs its trailing slash.
         return value.rstrip("/") + "/"
+
+    @field_validator("slack_bot_host")
+    @classmethod
+    def _bot_host(cls, value: str) -> str:
+        value = value.strip()
+        # An interface name or address, nothing else: uvicorn would fail later with a traceback.
+        if not value or not re.fullmatch(r"[A-Za-z0-9.:_-]+", value):
+            raise ValueError(
+                "must be an interface address such as 127.0.0.1 (this machine only) or 0.0.0.0 "
+                "(every interface)"
+            )
+        return value
 
     @field_validator("oms_url")
     @classmethod
@@ -237,6 +263,8 @@ class BotSettings(BaseSettings):
             "allowed_channels": list(self.slack_allowed_channel_ids) or "any",
             "open_to_workspace": self.slack_open_to_workspace,
             "result_visibility": self.slack_result_visibility,
+            "http_bind": f"{self.slack_bot_host}:{self.port}",
+            "confirmation_expiry_seconds": self.slack_confirmation_expiry_seconds,
         }
 
 

@@ -48,3 +48,5 @@ class BotDeps:
     fill_watch_interval: float = 2.0
     fill_watch_checks: int = 30
     sleep: Callable[[float], None] = time.sleep
+    # Wall-clock seconds: when a confirmation was shown, and whether it has expired since.
+    clock: Callable[[], float] = time.time

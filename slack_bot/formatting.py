@@ -124,3 +124,12 @@ def when(value: object) -> str:
         return MISSING
     utc = moment.astimezone(UTC)
     return f"{utc:%a} {utc.day} {utc:%b %H:%M} UTC"
+
+
+def duration(seconds: int) -> str:
+    """`5 minutes`, `1 minute`, `90 seconds`, `1 hour`: whole units only, else seconds."""
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}" + ("s" if count != 1 else "")
+    return f"{seconds} second" + ("s" if seconds != 1 else "")

@@ -142,6 +142,10 @@ class ConfirmMetadata:
     channel_id: str
     user_id: str
     flow: str  # "trade" | "sell"
+    issued_at: int  # seconds since the epoch when the confirmation was shown
+
+    def age_seconds(self, now: float) -> float:
+        return now - self.issued_at
 
 
 # ---------------------------------------------------------------------------- reading values
@@ -516,8 +520,17 @@ def new_token() -> str:
     return uuid.uuid4().hex
 
 
-def encode_metadata(token: str, draft: TradeDraft, channel_id: str, user_id: str, flow: str) -> str:
-    """private_metadata of a confirmation view (ValueError if it would not fit Slack's 3000)."""
+def encode_metadata(
+    token: str,
+    draft: TradeDraft,
+    channel_id: str,
+    user_id: str,
+    flow: str,
+    *,
+    issued_at: float,
+) -> str:
+    """private_metadata of a confirmation view shown at `issued_at` (epoch seconds).
+    ValueError if it would not fit Slack's 3000 characters."""
     if flow not in FLOWS:
         raise ValueError(f"unknown flow {flow!r}")
     payload = {
@@ -526,6 +539,7 @@ def encode_metadata(token: str, draft: TradeDraft, channel_id: str, user_id: str
         "channel_id": channel_id,
         "user_id": user_id,
         "flow": flow,
+        "issued_at": int(issued_at),
     }
     text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
     if len(text) >= METADATA_LIMIT:
@@ -548,7 +562,9 @@ def decode_metadata(text: str) -> ConfirmMetadata:
         "channel_id",
         "user_id",
         "flow",
+        "issued_at",
     }:
+        # Confirmations shown before `issued_at` existed land here too: they are reviewed again.
         raise ValueError("private_metadata has unexpected fields")
     token = data["token"]
     if not isinstance(token, str) or not _TOKEN_PATTERN.match(token):
@@ -557,6 +573,9 @@ def decode_metadata(text: str) -> ConfirmMetadata:
         raise ValueError("private_metadata flow is unknown")
     if not isinstance(data["channel_id"], str) or not isinstance(data["user_id"], str):
         raise ValueError("private_metadata ids must be strings")
+    issued_at = data["issued_at"]
+    if not isinstance(issued_at, int) or isinstance(issued_at, bool) or issued_at < 0:
+        raise ValueError("private_metadata issued_at must be epoch seconds")
     draft = TradeDraft.from_json(data["draft"])
     if data["flow"] == "sell" and draft.side != "sell":
         raise ValueError("a sell confirmation must sell")
@@ -566,7 +585,32 @@ def decode_metadata(text: str) -> ConfirmMetadata:
         channel_id=data["channel_id"],
         user_id=data["user_id"],
         flow=data["flow"],
+        issued_at=issued_at,
     )
+
+
+# ---------------------------------------------------------------------------- review again
+
+
+def prefill_from_draft(draft: TradeDraft) -> dict[str, str]:
+    """What a form shows to put `draft` back in front of the user (an expired confirmation):
+    the form's own keys (see `trade_form_view`), decimals as plain text."""
+    prefill: dict[str, str] = {
+        "portfolio": draft.portfolio,
+        "symbol": draft.symbol,
+        "side": draft.side,
+        "order_type": draft.order_type,
+        "time_in_force": draft.time_in_force,
+    }
+    for key in ("qty", "notional", "limit_price", "stop_price", "take_profit", "stop_loss"):
+        value = getattr(draft, key)
+        if value is not None:
+            prefill[key] = _plain_qty(value)
+    if draft.extended_hours:
+        prefill["extended_hours"] = "true"
+    if draft.reason:
+        prefill["reason"] = draft.reason
+    return prefill
 
 
 # ---------------------------------------------------------------------------- /trade text

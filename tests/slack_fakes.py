@@ -7,6 +7,8 @@
 - `SlackRequestSigner`: form-encoded slash commands and interaction payloads, signed the way
   Slack signs them, so bolt's signature check runs for real.
 - `BotServer`: any ASGI app under uvicorn in a thread, with `post_signed()`.
+- `FakeSocketModeServer`: Slack's Socket Mode websocket (the URL `apps.connections.open`
+  hands out): greets the app with `hello`, delivers envelopes, records the acks.
 
 Real HTTP rather than respx: slack_sdk's WebClient uses urllib, and the bot may run its Slack
 calls in other threads (or processes, in the benchmark).
@@ -14,6 +16,8 @@ calls in other threads (or processes, in the benchmark).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
 import json
 import socket
@@ -28,7 +32,8 @@ from urllib.parse import parse_qs, urlencode
 
 import httpx
 import uvicorn
-from slack_sdk.signature import SignatureVerifier
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.server import ServerConnection, serve
 
 FAKE_TEAM_ID = "T0FAKE"
 FAKE_TEAM_DOMAIN = "fake-workspace"
@@ -39,6 +44,7 @@ FAKE_BOT_ID = "B0FAKE"
 FAKE_VERIFICATION_TOKEN = "fake-verification-token"
 
 API_METHODS = (
+    "apps.connections.open",
     "auth.test",
     "views.open",
     "views.update",
@@ -117,6 +123,8 @@ class FakeSlackAPI:
         self._sleep = sleep
         self._view_numbers = itertools.count(1)
         self._ts_numbers = itertools.count(1)
+        # What apps.connections.open hands out (a FakeSocketModeServer's `url`).
+        self.socket_mode_url: str | None = None
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
         self._server.daemon_threads = True
         self.port: int = self._server.server_address[1]
@@ -267,11 +275,15 @@ class FakeSlackAPI:
             return 200, {"ok": False, "error": "unknown_method"}, {}
         if not token:
             return 200, {"ok": False, "error": "not_authed"}, {}
+        if (method == "apps.connections.open") != token.startswith("xapp-"):
+            return 200, {"ok": False, "error": "not_allowed_token_type"}, {}
         with self._cond:
             return 200, self._answer(method, args), {}
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         """Slack's answer for a successful call (called with the lock held)."""
+        if method == "apps.connections.open":
+            return self._socket_mode_url()
         if method == "auth.test":
             return {
                 "ok": True,
@@ -317,6 +329,11 @@ class FakeSlackAPI:
             "text": args.get("text", ""),
             "message": message,
         }
+
+    def _socket_mode_url(self) -> dict[str, Any]:
+        if self.socket_mode_url is None:
+            return {"ok": False, "error": "internal_error"}
+        return {"ok": True, "url": self.socket_mode_url}
 
     def _open_view(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         trigger_id = args.get("trigger_id") or args.get("interactivity_pointer")
@@ -507,13 +524,15 @@ class SlackRequestSigner:
     """
 
     def __init__(self, signing_secret: str, *, clock: Callable[[], float] = time.time) -> None:
-        self._verifier = SignatureVerifier(signing_secret)
+        self._secret = signing_secret.encode()
         self._clock = clock
 
     def sign(self, body: bytes) -> dict[str, str]:
+        """Headers signing `body` as Slack would: over the raw bytes, whatever they are (slack_sdk's
+        SignatureVerifier decodes them as UTF-8 first, so it cannot sign arbitrary bytes)."""
         timestamp = str(int(self._clock()))
-        signature = self._verifier.generate_signature(timestamp=timestamp, body=body)
-        assert signature is not None
+        base = b"v0:" + timestamp.encode() + b":" + body
+        signature = "v0=" + hmac.new(self._secret, base, hashlib.sha256).hexdigest()
         return {
             "Content-Type": "application/x-www-form-urlencoded",
             "X-Slack-Request-Timestamp": timestamp,
@@ -534,21 +553,17 @@ class SlackRequestSigner:
         team_id: str = FAKE_TEAM_ID,
     ) -> tuple[bytes, dict[str, str]]:
         """A slash command (command like "/trade"); trigger_id defaults to a fresh one."""
-        fields = {
-            "token": FAKE_VERIFICATION_TOKEN,
-            "team_id": team_id,
-            "team_domain": FAKE_TEAM_DOMAIN,
-            "channel_id": channel_id,
-            "channel_name": channel_name,
-            "user_id": user_id,
-            "user_name": user_name or user_id.lower(),
-            "command": command,
-            "text": text,
-            "api_app_id": FAKE_APP_ID,
-            "is_enterprise_install": "false",
-            "response_url": response_url,
-            "trigger_id": trigger_id or new_trigger_id(),
-        }
+        fields = command_payload(
+            command,
+            text,
+            user_id,
+            channel_id,
+            response_url,
+            trigger_id=trigger_id,
+            user_name=user_name,
+            channel_name=channel_name,
+            team_id=team_id,
+        )
         body = urlencode(fields).encode()
         return body, self.sign(body)
 
@@ -725,10 +740,27 @@ class BotServer:
         response = bot.post_signed(*signer.command("/trade", "AAPL buy 10", ...))
     """
 
-    def __init__(self, app: Any, *, port: int | None = None, startup_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        port: int | None = None,
+        startup_timeout: float = 10.0,
+        log_level: str = "warning",
+        lifespan: str = "auto",
+        propagate_logs: bool = False,
+    ) -> None:
+        """`lifespan="off"` serves an app whose lifespan already ran elsewhere (a TestClient);
+        `propagate_logs=True` leaves logging alone so uvicorn's records reach the root logger
+        (and pytest's caplog) at `log_level`."""
         self.port = port or free_port()
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="auto"
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level=log_level,
+            lifespan=lifespan,  # type: ignore[arg-type]
+            log_config=None if propagate_logs else uvicorn.config.LOGGING_CONFIG,
         )
         self._server = _SignallingServer(config)
         self._thread = threading.Thread(target=self._run, name="bot-server", daemon=True)
@@ -780,3 +812,132 @@ class BotServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# --- Socket Mode ---------------------------------------------------------------------------
+class FakeSocketModeServer:
+    """Slack's Socket Mode websocket on 127.0.0.1 (plain ws://: slack_sdk's client speaks
+    plain websocket to any port but 443). Point `FakeSlackAPI.socket_mode_url` at `url`, and
+    the app's real SocketModeHandler connects here after apps.connections.open.
+
+    Each connection gets `hello`; `send()` delivers an envelope to the newest connection and
+    `wait_for_ack()` returns what the app answered (`{"envelope_id", "payload"?}`)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._connections: list[ServerConnection] = []
+        self._acks: dict[str, dict[str, Any]] = {}
+        self._ids = itertools.count(1)
+        self._server = serve(self._handle, "127.0.0.1", 0)
+        self.port: int = self._server.socket.getsockname()[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="fake-socket-mode", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/link/?ticket=fake-ticket&app_id={FAKE_APP_ID}"
+
+    def _handle(self, connection: ServerConnection) -> None:
+        hello = {
+            "type": "hello",
+            "num_connections": 1,
+            "debug_info": {"host": "fake-socket-mode", "approximate_connection_time": 3600},
+            "connection_info": {"app_id": FAKE_APP_ID},
+        }
+        connection.send(json.dumps(hello))
+        with self._cond:
+            self._connections.append(connection)
+            self._cond.notify_all()
+        try:
+            for message in connection:
+                ack = json.loads(message)
+                with self._cond:
+                    self._acks[str(ack.get("envelope_id"))] = ack
+                    self._cond.notify_all()
+        except ConnectionClosed:
+            pass  # the app closed the connection (handler.close())
+        finally:
+            with self._cond:
+                self._connections.remove(connection)
+
+    def wait_connected(self, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self._connections:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"no Socket Mode connection within {timeout:g} s")
+                self._cond.wait(remaining)
+
+    def send(
+        self, envelope_type: str, payload: Mapping[str, Any], *, accepts_response: bool = True
+    ) -> str:
+        """Deliver `payload` as Slack would (`slash_commands` or `interactive`); its id."""
+        envelope_id = f"env-{next(self._ids)}"
+        envelope = {
+            "envelope_id": envelope_id,
+            "type": envelope_type,
+            "accepts_response_payload": accepts_response,
+            "payload": dict(payload),
+            "retry_attempt": 0,
+            "retry_reason": "",
+        }
+        with self._cond:
+            if not self._connections:
+                raise AssertionError("the app is not connected")
+            connection = self._connections[-1]
+        connection.send(json.dumps(envelope))
+        return envelope_id
+
+    def wait_for_ack(self, envelope_id: str, timeout: float = 5.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while envelope_id not in self._acks:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"no ack for {envelope_id} within {timeout:g} s")
+                self._cond.wait(remaining)
+            return self._acks[envelope_id]
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeSocketModeServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def command_payload(
+    command: str,
+    text: str,
+    user_id: str,
+    channel_id: str,
+    response_url: str,
+    *,
+    trigger_id: str | None = None,
+    user_name: str | None = None,
+    channel_name: str = "trading",
+    team_id: str = FAKE_TEAM_ID,
+) -> dict[str, str]:
+    """A slash command's fields, as Slack posts them over HTTP (form-encoded) and delivers
+    them over Socket Mode (the envelope's payload); trigger_id defaults to a fresh one."""
+    return {
+        "token": FAKE_VERIFICATION_TOKEN,
+        "team_id": team_id,
+        "team_domain": FAKE_TEAM_DOMAIN,
+        "channel_id": channel_id,
+        "channel_name": channel_name,
+        "user_id": user_id,
+        "user_name": user_name or user_id.lower(),
+        "command": command,
+        "text": text,
+        "api_app_id": FAKE_APP_ID,
+        "is_enterprise_install": "false",
+        "response_url": response_url,
+        "trigger_id": trigger_id or new_trigger_id(),
+    }

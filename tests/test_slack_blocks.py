@@ -245,7 +245,7 @@ def test_trade_form_with_dollar_prefill_and_long_portfolio_names() -> None:
 
 def test_trade_confirm_live_closed_market_and_estimate() -> None:
     limit = draft(order_type="limit", limit_price=Decimal("150"), reason=LONG_REASON[:500])
-    metadata = encode_metadata(new_token(), limit, "C1", "U1", "trade")
+    metadata = encode_metadata(new_token(), limit, "C1", "U1", "trade", issued_at=1_795_000_000)
     view = trade_modal.trade_confirm_view(limit, QUOTE, CLOSED, "live", metadata)
     text = check_view(view)
     assert view["callback_id"] == ids.TRADE_CONFIRM
@@ -508,3 +508,119 @@ def test_orders_pages_keep_the_filter_the_user_asked_for() -> None:
     assert len(buttons) == 1
     wanted = parse_page_value(buttons[0]["value"])
     assert wanted["page"] == 1 and wanted["arg"] == "open"
+
+
+# ----------------------------------------------------------------------------- expiry, first run
+def _initials(view: dict[str, Any]) -> dict[str, Any]:
+    """{block_id: what the field shows} for the input blocks of a view."""
+    shown: dict[str, Any] = {}
+    for block in view["blocks"]:
+        element = block.get("element") or {}
+        if "initial_option" in element:
+            shown[block["block_id"]] = element["initial_option"]["value"]
+        elif "initial_options" in element:
+            shown[block["block_id"]] = [o["value"] for o in element["initial_options"]]
+        elif "initial_value" in element:
+            shown[block["block_id"]] = element["initial_value"]
+    return shown
+
+
+def test_confirmations_expire_the_form_shown_again_holds_every_field_of_the_draft() -> None:
+    from slack_bot.forms import prefill_from_draft
+
+    bracket = draft(
+        portfolio="growth",
+        order_type="limit",
+        time_in_force="gtc",
+        limit_price=Decimal("150.00"),
+        take_profit=Decimal("200"),
+        stop_loss=Decimal("140.5"),
+        reason="earnings <soon>",
+    )
+    warning = trade_modal.expired_confirmation_text(300)
+    view = trade_modal.trade_form_view(
+        ["main", "growth"], prefill_from_draft(bracket), QUOTE, OPEN, "paper", error=warning
+    )
+    text = check_view(view)
+    assert "expired" in text and "5 minutes" in text and "Nothing was sent" in text
+    assert _initials(view) == {
+        ids.PORTFOLIO: "growth",
+        ids.SYMBOL: "AAPL",
+        ids.SIDE: "buy",
+        ids.AMOUNT_KIND: "qty",
+        ids.AMOUNT: "10",
+        ids.ORDER_TYPE: "limit",
+        ids.LIMIT_PRICE: "150",
+        ids.TIME_IN_FORCE: "gtc",
+        ids.TAKE_PROFIT: "200",
+        ids.STOP_LOSS: "140.5",
+        ids.REASON: "earnings <soon>",
+    }
+    hours = draft(order_type="limit", limit_price=Decimal("1.2345"), extended_hours=True)
+    view = trade_modal.trade_form_view(["main"], prefill_from_draft(hours), None, None, "paper")
+    check_view(view)
+    assert _initials(view)[ids.EXTENDED_HOURS] == ["true"]
+    assert _initials(view)[ids.LIMIT_PRICE] == "1.2345"
+    dollars = draft(qty=None, notional=Decimal("500.50"))
+    view = trade_modal.trade_form_view(["main"], prefill_from_draft(dollars), None, None, "paper")
+    check_view(view)
+    assert _initials(view)[ids.AMOUNT_KIND] == "notional"
+    assert _initials(view)[ids.AMOUNT] == "500.5"
+
+
+def test_confirmations_expire_the_sell_form_shown_again_keeps_the_order() -> None:
+    view = sell_modal.sell_form_view(
+        [
+            {"symbol": "AAPL", "qty": "10", "portfolio": "main"},
+            {"symbol": "MSFT", "qty": "3", "portfolio": "main"},
+        ],
+        {"symbol": "AAPL", "portfolio": "main"},
+        "paper",
+        OPEN,
+        prefill={"qty": "4", "order_type": "stop", "stop_price": "150", "time_in_force": "gtc"},
+        error=trade_modal.expired_confirmation_text(300),
+    )
+    text = check_view(view)
+    assert "expired" in text
+    shown = _initials(view)
+    assert json.loads(shown[ids.POSITION])["symbol"] == "AAPL"
+    assert shown[ids.QTY] == "4"
+    assert shown[ids.ORDER_TYPE] == "stop" and shown[ids.STOP_PRICE] == "150"
+    assert shown[ids.TIME_IN_FORCE] == "gtc"
+
+
+def test_confirmations_expire_the_confirmation_says_how_long_it_is_valid() -> None:
+    order = draft()
+    meta = encode_metadata(new_token(), order, "C1", "U1", "trade", issued_at=1_795_000_000)
+    view = trade_modal.trade_confirm_view(order, QUOTE, OPEN, "paper", meta, valid_for_seconds=90)
+    assert "after 90 seconds this confirmation expires" in check_view(view)
+    view = sell_modal.sell_confirm_view(
+        draft(side="sell"), Decimal("10"), QUOTE, "paper", meta, valid_for_seconds=3600
+    )
+    assert "after 1 hour this confirmation expires" in check_view(view)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [(1, "1 second"), (90, "90 seconds"), (60, "1 minute"), (300, "5 minutes"), (7200, "2 hours")],
+)
+def test_confirmations_expire_durations_read_naturally(seconds: int, words: str) -> None:
+    assert formatting.duration(seconds) == words
+
+
+def test_new_user_can_trade_at_once_no_portfolio_view_gives_the_exact_command() -> None:
+    view = trade_modal.no_portfolio_view("http://oms.internal:8000", [])
+    text = view["blocks"][0]["text"]["text"]
+    check_view(view)
+    assert "no portfolio" in text
+    assert (
+        "```curl -s -X POST http://oms.internal:8000/api/v1/portfolios "
+        "-H \"Authorization: Bearer $OMS_API_TOKEN\" -H 'Content-Type: application/json' "
+        '-d \'{"name": "main"}\'```'
+    ) in text
+    paused = trade_modal.no_portfolio_view("https://oms.example.com", ["alpha", "beta"])
+    text = paused["blocks"][0]["text"]["text"]
+    check_view(paused)
+    assert "paused (alpha, beta)" in text
+    assert "curl -s -X PATCH https://oms.example.com/api/v1/portfolios/alpha " in text
+    assert '-d \'{"status": "active"}\'```' in text

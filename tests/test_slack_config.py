@@ -30,6 +30,8 @@ BOT_VARIABLES = (
     "SLACK_RESULT_VISIBILITY",
     "PORT",
     "LOG_LEVEL",
+    "SLACK_BOT_HOST",
+    "SLACK_CONFIRMATION_EXPIRY_SECONDS",
 )
 
 
@@ -188,3 +190,14 @@ def test_mode_summary_and_repr_show_what_is_configured_but_no_secret():
     for text in (str(summary), repr(bot)):
         for secret in (*SECRETS, "fake-oms-token-for-tests"):
             assert secret not in text
+
+
+def test_bind_loopback_by_default_and_the_host_setting_is_checked(monkeypatch):
+    assert settings().slack_bot_host == "127.0.0.1"
+    monkeypatch.setenv("SLACK_BOT_HOST", " 0.0.0.0 ")
+    assert settings().slack_bot_host == "0.0.0.0"
+    for bad in ("", "http://0.0.0.0", "0.0.0.0:3000/x", "my host"):
+        monkeypatch.setenv("SLACK_BOT_HOST", bad)
+        with pytest.raises(BotConfigError) as refused:
+            settings()
+        assert str(refused.value).startswith("configuration error: SLACK_BOT_HOST:")

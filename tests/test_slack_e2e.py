@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -15,105 +14,35 @@ import pytest
 import respx
 
 from slack_bot.app import build_app
-from slack_bot.auth import Authorizer
 from slack_bot.blocks import ids
 from slack_bot.config import BotSettings
-from slack_bot.deps import BotDeps
 from slack_bot.oms_client import OmsClient
-from slack_bot.server import create_http_app
 from tests.oms import TOKEN
-from tests.slack_fakes import (
-    BotServer,
-    FakeSlackAPI,
-    SlackRequestSigner,
-    block_action,
-    checkboxes,
-    form_values,
-    radio_buttons,
-    static_select,
-    view_submission,
+from tests.slack_fakes import FakeSlackAPI, form_values, static_select
+from tests.slack_harness import (
+    CHANNEL,
+    FORM_META,
+    OMS_URL,
+    STRANGER,
+    TRADER,
+    Bot,
+    bot_on_real_oms,
+    mocked_oms_router,
+    running_bot,
+    text_of,
+    trade_values,
 )
-
-SECRET = "test-signing-secret"
-TRADER, ADMIN, STRANGER = "UTRADER1", "UADMIN1", "USTRANGER"
-CHANNEL = "CTRADING1"
-OMS_URL = "http://oms.test"
-
-
-class Bot:
-    def __init__(self, server: BotServer, slack: FakeSlackAPI, deps: BotDeps) -> None:
-        self.server, self.slack, self.deps = server, slack, deps
-        self.signer = SlackRequestSigner(SECRET)
-
-    def command(self, command: str, text: str = "", user: str = TRADER) -> httpx.Response:
-        body, headers = self.signer.command(
-            command, text, user, CHANNEL, self.slack.response_url(command.strip("/"))
-        )
-        return self.server.post_signed(body, headers)
-
-    def submit(self, callback_id: str, values: dict, metadata: str, user: str = TRADER) -> dict:
-        payload = view_submission(callback_id, values, metadata, user, view_id="VMODAL1")
-        response = self.server.post_signed(*self.signer.interaction(payload))
-        assert response.status_code == 200, response.text
-        return response.json() if response.content else {}
-
-    def click(self, action_id: str, value: str, user: str = TRADER) -> httpx.Response:
-        payload = block_action(
-            action_id, value, user, CHANNEL, None, self.slack.response_url("action")
-        )
-        return self.server.post_signed(*self.signer.interaction(payload))
-
-    def replies(self, name: str) -> list[dict]:
-        return [c.args for c in self.slack.calls("response_url") if c.target == name]
-
-    def last_view(self) -> dict:
-        return self.slack.last("views.update").args["view"]
-
-
-def _text_of(payload: Any) -> str:
-    return json.dumps(payload, ensure_ascii=False)
-
-
-@contextmanager
-def running_bot(oms_client: OmsClient, **overrides: Any) -> Iterator[Bot]:
-    with FakeSlackAPI() as slack:
-        settings = BotSettings(
-            slack_bot_token="xoxb-test",
-            slack_signing_secret=SECRET,
-            slack_api_url=slack.base_url,
-            oms_url=OMS_URL,
-            oms_api_token=TOKEN,
-            slack_trader_user_ids=[TRADER],
-            slack_admin_user_ids=[ADMIN],
-            **overrides,
-        )
-        deps = BotDeps(
-            settings=settings,
-            oms=oms_client,
-            authorizer=Authorizer(settings),
-            fill_watch_interval=0,
-            fill_watch_checks=3,
-            sleep=lambda _seconds: None,
-        )
-        bolt = build_app(settings, deps=deps)
-        with BotServer(create_http_app(settings, bolt_app=bolt)) as server:
-            yield Bot(server, slack, deps)
 
 
 @pytest.fixture
 def real_bot(oms) -> Iterator[Bot]:
-    """The bot talking to the real OMS app (in-process, on the simulator)."""
-    client = OmsClient("http://testserver", TOKEN, transport=oms.client._transport)
-    with running_bot(client) as bot:
-        bot.oms = oms  # type: ignore[attr-defined]
+    with bot_on_real_oms(oms) as bot:
         yield bot
 
 
 @pytest.fixture
 def mocked_oms() -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=f"{OMS_URL}/api/v1", assert_all_called=False) as router:
-        router.get(f"{OMS_URL}/health").respond(json={"mode": "PAPER", "status": "ok"})
-        router.route(host="127.0.0.1").pass_through()  # the bot and the fake Slack API
+    with mocked_oms_router() as router:
         yield router
 
 
@@ -121,29 +50,6 @@ def mocked_oms() -> Iterator[respx.MockRouter]:
 def mocked_bot(mocked_oms) -> Iterator[Bot]:
     with running_bot(OmsClient(OMS_URL, TOKEN)) as bot:
         yield bot
-
-
-def trade_values(**fields: Any) -> dict:
-    base: dict[str, Any] = {
-        ids.PORTFOLIO: static_select("main"),
-        ids.SYMBOL: "AAPL",
-        ids.SIDE: radio_buttons("buy"),
-        ids.AMOUNT_KIND: radio_buttons("qty"),
-        ids.AMOUNT: "3",
-        ids.ORDER_TYPE: static_select("market"),
-        ids.LIMIT_PRICE: None,
-        ids.STOP_PRICE: None,
-        ids.TIME_IN_FORCE: static_select("day"),
-        ids.TAKE_PROFIT: None,
-        ids.STOP_LOSS: None,
-        ids.EXTENDED_HOURS: checkboxes([]),
-        ids.REASON: "test trade",
-    }
-    base.update(fields)
-    return form_values(base)
-
-
-FORM_META = json.dumps({"channel_id": CHANNEL})
 
 
 # ----------------------------------------------------------------------------- /trade
@@ -154,7 +60,7 @@ def test_trade_command_acks_and_opens_the_modal_with_price_and_market(real_bot: 
     real_bot.slack.wait_for("views.update")
     view = real_bot.last_view()
     assert view["callback_id"] == ids.TRADE_FORM
-    text = _text_of(view)
+    text = text_of(view)
     assert "AAPL" in text and "10" in text
     assert "$" in text  # the latest price is shown
     assert "open" in text.lower()
@@ -165,7 +71,7 @@ def test_trade_confirm_step_then_double_submit_places_one_order(real_bot: Bot) -
     assert answer["response_action"] == "update"
     confirm = answer["view"]
     assert confirm["callback_id"] == ids.TRADE_CONFIRM
-    assert "AAPL" in _text_of(confirm) and "SIMULATOR" in _text_of(confirm)
+    assert "AAPL" in text_of(confirm) and "SIMULATOR" in text_of(confirm)
     assert real_bot.oms.get("/trades").json()["trades"] == []  # nothing sent before confirming
 
     for _ in range(2):  # a double click, or Slack retrying the submission
@@ -176,7 +82,7 @@ def test_trade_confirm_step_then_double_submit_places_one_order(real_bot: Bot) -
     assert len(trades) == 1 and trades[0]["status"] == "filled"
     assert trades[0]["requested_by"] == TRADER
     assert len(real_bot.slack.calls("chat.postMessage")) == 1
-    message = _text_of(posted[0].args)
+    message = text_of(posted[0].args)
     assert trades[0]["client_order_id"] in message
     assert "filled" in message.lower() and f"<@{TRADER}>" in message
 
@@ -202,13 +108,13 @@ def test_insufficient_buying_power_is_told_plainly(real_bot: Bot) -> None:
     answer = real_bot.submit(ids.TRADE_FORM, trade_values(**{ids.AMOUNT: "100000"}), FORM_META)
     real_bot.submit(ids.TRADE_CONFIRM, {}, answer["view"]["private_metadata"])
     told = real_bot.slack.wait_for("chat.postEphemeral")
-    assert "buying power" in _text_of(told[-1].args)
+    assert "buying power" in text_of(told[-1].args)
 
 
 def test_unauthorised_user_is_refused_and_nothing_opens(real_bot: Bot) -> None:
     assert real_bot.command("/trade", "AAPL", user=STRANGER).status_code == 200
     real_bot.slack.wait_for("response_url")
-    assert "not allowed" in _text_of(real_bot.replies("trade")).lower()
+    assert "not allowed" in text_of(real_bot.replies("trade")).lower()
     assert real_bot.slack.calls("views.open") == []
     answer = real_bot.submit(ids.TRADE_FORM, trade_values(), FORM_META, user=STRANGER)
     assert answer["response_action"] == "errors"
@@ -227,14 +133,14 @@ def test_positions_then_sell_button_then_sell_flow(real_bot: Bot) -> None:
     real_bot.command("/positions")
     real_bot.slack.wait_for("response_url")
     listing = real_bot.replies("positions")[-1]
-    assert "AAPL" in _text_of(listing) and ids.POSITION_SELL in _text_of(listing)
+    assert "AAPL" in text_of(listing) and ids.POSITION_SELL in text_of(listing)
 
     real_bot.click(
         ids.POSITION_SELL, json.dumps({"symbol": "AAPL", "qty": "5", "portfolio": "main"})
     )
     real_bot.slack.wait_for("views.update")
     view = real_bot.last_view()
-    assert view["callback_id"] == ids.SELL_FORM and "AAPL" in _text_of(view)
+    assert view["callback_id"] == ids.SELL_FORM and "AAPL" in text_of(view)
 
     position = static_select(json.dumps({"symbol": "AAPL", "qty": "5", "portfolio": "main"}))
     too_many = form_values(
@@ -258,7 +164,7 @@ def test_positions_then_sell_button_then_sell_flow(real_bot: Bot) -> None:
     )
     answer = real_bot.submit(ids.SELL_FORM, ok, FORM_META)
     assert answer["response_action"] == "update"
-    assert "Sell 2 AAPL" in _text_of(answer["view"])
+    assert "Sell 2 AAPL" in text_of(answer["view"])
     real_bot.submit(ids.SELL_CONFIRM, {}, answer["view"]["private_metadata"])
     real_bot.slack.wait_for("chat.postMessage")
     book = real_bot.oms.get("/portfolio/main").json()
@@ -270,7 +176,7 @@ def test_sell_command_opens_the_form_on_the_position(real_bot: Bot) -> None:
     real_bot.command("/sell", "MSFT")
     real_bot.slack.wait_for("views.update")
     view = real_bot.last_view()
-    assert view["callback_id"] == ids.SELL_FORM and "MSFT" in _text_of(view)
+    assert view["callback_id"] == ids.SELL_FORM and "MSFT" in text_of(view)
 
 
 # ----------------------------------------------------------------------------- read commands
@@ -291,7 +197,7 @@ def test_read_commands_answer_with_the_oms_data(
     real_bot.oms.trade(symbol="AAPL", qty="1")
     assert real_bot.command(command, text).status_code == 200
     real_bot.slack.wait_for("response_url")
-    assert expected.lower() in _text_of(real_bot.replies(command.strip("/"))).lower()
+    assert expected.lower() in text_of(real_bot.replies(command.strip("/"))).lower()
 
 
 def test_cancel_button_cancels_a_working_order(real_bot: Bot) -> None:
@@ -299,7 +205,7 @@ def test_cancel_button_cancels_a_working_order(real_bot: Bot) -> None:
     trade_id = resting.json()["id"]
     real_bot.command("/orders", "open")
     real_bot.slack.wait_for("response_url")
-    assert ids.ORDER_CANCEL in _text_of(real_bot.replies("orders"))
+    assert ids.ORDER_CANCEL in text_of(real_bot.replies("orders"))
     real_bot.click(ids.ORDER_CANCEL, str(trade_id))
     real_bot.slack.wait_for("response_url", where=lambda c: c.target == "action")
     status = real_bot.oms.get(f"/trades/{trade_id}").json()["status"]
@@ -312,7 +218,7 @@ def test_oms_down_reads_say_unavailable(mocked_bot: Bot, mocked_oms: respx.MockR
     mocked_oms.get("/portfolios").mock(side_effect=httpx.ConnectError("refused"))
     mocked_bot.command("/positions")
     mocked_bot.slack.wait_for("response_url")
-    assert "OMS unavailable" in _text_of(mocked_bot.replies("positions"))
+    assert "OMS unavailable" in text_of(mocked_bot.replies("positions"))
 
 
 def test_oms_down_at_confirmation_says_nothing_was_sent(
@@ -336,10 +242,12 @@ def test_oms_down_at_confirmation_says_nothing_was_sent(
         extended_hours=False,
         reason=None,
     )
-    meta = encode_metadata("a" * 32, draft, CHANNEL, TRADER, "trade")
+    meta = encode_metadata(
+        "a" * 32, draft, CHANNEL, TRADER, "trade", issued_at=mocked_bot.clock.now
+    )
     mocked_bot.submit(ids.TRADE_CONFIRM, {}, meta)
     told = mocked_bot.slack.wait_for("chat.postEphemeral")
-    assert "OMS unavailable — nothing was sent" in _text_of(told[-1].args)
+    assert "OMS unavailable — nothing was sent" in text_of(told[-1].args)
     assert route.call_count == 1
     assert route.calls[0].request.headers["Idempotency-Key"] == "a" * 32
 
@@ -367,7 +275,7 @@ def test_market_closed_warning_in_the_trade_modal(
     )
     mocked_bot.command("/trade", "AAPL")
     mocked_bot.slack.wait_for("views.update")
-    text = _text_of(mocked_bot.last_view()).lower()
+    text = text_of(mocked_bot.last_view()).lower()
     assert "closed" in text and "23 nov" in text
 
 
@@ -419,12 +327,13 @@ def test_a_later_fill_updates_the_posted_message(
         extended_hours=False,
         reason=None,
     )
-    mocked_bot.submit(
-        ids.TRADE_CONFIRM, {}, encode_metadata("b" * 32, draft, CHANNEL, TRADER, "trade")
+    meta = encode_metadata(
+        "b" * 32, draft, CHANNEL, TRADER, "trade", issued_at=mocked_bot.clock.now
     )
+    mocked_bot.submit(ids.TRADE_CONFIRM, {}, meta)
     mocked_bot.slack.wait_for("chat.postMessage")
     updated = mocked_bot.slack.wait_for("chat.update")
-    assert "99.5" in _text_of(updated[-1].args) and "filled" in _text_of(updated[-1].args).lower()
+    assert "99.5" in text_of(updated[-1].args) and "filled" in text_of(updated[-1].args).lower()
 
 
 def test_socket_mode_app_needs_no_signing_secret_and_answers_commands() -> None:
@@ -458,4 +367,4 @@ def test_socket_mode_app_needs_no_signing_secret_and_answers_commands() -> None:
         )
         assert app.dispatch(request).status == 200
         reply = slack.wait_for("response_url")
-        assert "/trade" in _text_of(reply[-1].args)
+        assert "/trade" in text_of(reply[-1].args)

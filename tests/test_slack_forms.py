@@ -382,6 +382,9 @@ def test_sell_checks_the_current_position_not_the_stale_option() -> None:
 # ---------------------------------------------------------------- metadata
 
 
+ISSUED_AT = 1_795_000_000  # a confirmation's shown-at time (epoch seconds)
+
+
 def _draft() -> TradeDraft:
     draft = forms.parse_trade_form(trade_values(reason='quotes " and \\ and émoji 🚀' * 15))
     assert isinstance(draft, TradeDraft)
@@ -391,21 +394,25 @@ def _draft() -> TradeDraft:
 def test_metadata_round_trip_and_size() -> None:
     token = forms.new_token()
     draft = _draft()
-    encoded = forms.encode_metadata(token, draft, "C1", "U1", "trade")
+    encoded = forms.encode_metadata(token, draft, "C1", "U1", "trade", issued_at=ISSUED_AT)
     assert len(encoded) < 3000
     decoded = forms.decode_metadata(encoded)
-    assert decoded == forms.ConfirmMetadata(token, draft, "C1", "U1", "trade")
+    assert decoded == forms.ConfirmMetadata(token, draft, "C1", "U1", "trade", ISSUED_AT)
 
 
 def test_worst_case_metadata_fits() -> None:
     draft = forms.parse_trade_form(trade_values(reason='"\\' * 250, portfolio="p" * 40))
     assert isinstance(draft, TradeDraft)
-    encoded = forms.encode_metadata(forms.new_token(), draft, "C" * 20, "U" * 20, "trade")
+    encoded = forms.encode_metadata(
+        forms.new_token(), draft, "C" * 20, "U" * 20, "trade", issued_at=9_999_999_999
+    )
     assert len(encoded) < 3000
 
 
 def _tampered(change: Any) -> str:
-    data = json.loads(forms.encode_metadata(forms.new_token(), _draft(), "C1", "U1", "trade"))
+    data = json.loads(
+        forms.encode_metadata(forms.new_token(), _draft(), "C1", "U1", "trade", issued_at=ISSUED_AT)
+    )
     change(data)
     return json.dumps(data)
 
@@ -426,6 +433,10 @@ def _tampered(change: Any) -> str:
         _tampered(lambda d: d["draft"].pop("reason")),
         _tampered(lambda d: d.update(channel_id=None)),
         _tampered(lambda d: d.update(flow="sell")),  # a "sell" flow must sell
+        _tampered(lambda d: d.pop("issued_at")),  # shown before confirmations expired
+        _tampered(lambda d: d.update(issued_at="1700000000")),
+        _tampered(lambda d: d.update(issued_at=True)),
+        _tampered(lambda d: d.update(issued_at=-1)),
     ],
 )
 def test_decode_metadata_rejects_tampering(bad: str) -> None:
@@ -435,7 +446,9 @@ def test_decode_metadata_rejects_tampering(bad: str) -> None:
 
 def test_encode_metadata_rejects_unknown_flow() -> None:
     with pytest.raises(ValueError):
-        forms.encode_metadata(forms.new_token(), _draft(), "C1", "U1", "deposit")
+        forms.encode_metadata(
+            forms.new_token(), _draft(), "C1", "U1", "deposit", issued_at=ISSUED_AT
+        )
 
 
 # ---------------------------------------------------------------- /trade text

@@ -8,6 +8,7 @@ TRADE_CONFIRM = "trade_confirm"
 SELL_FORM = "sell_form"
 SELL_CONFIRM = "sell_confirm"
 LOADING = "loading"
+NO_PORTFOLIO = "no_portfolio"
 
 # Button action ids.
 POSITION_SELL = "position_sell"  # value: JSON {"symbol", "qty", "portfolio" | null}

@@ -25,12 +25,17 @@ from slack_bot.blocks.common import (
     mode_badge,
     section,
     truncate,
+    user_text,
 )
 from slack_bot.blocks.trade_modal import (
+    ORDER_TYPE_LABELS,
+    TIF_LABELS,
+    confirm_footer,
     confirm_title,
     draft_details,
     draft_summary,
     estimate_line,
+    known_choice,
     order_type_input,
     price_inputs,
     quote_line,
@@ -69,14 +74,22 @@ def sell_form_view(
     selected: dict[str, Any] | None,
     mode: str,
     market: dict[str, Any] | None,
+    *,
+    prefill: dict[str, Any] | None = None,
+    error: str | None = None,
 ) -> dict[str, Any]:
-    """Positions to sell (long ones), with the quantity defaulting to the whole position."""
+    """Positions to sell (long ones), with the quantity defaulting to the whole position.
+    `prefill` (qty, order_type, time_in_force, limit_price, stop_price, reason) puts a draft
+    back in the form; `error` is a warning shown above the fields."""
+    prefill = prefill or {}
     pairs = [
         (position, option)
         for position, option in ((p, _position_option(p)) for p in positions if _sellable(p))
         if option is not None
     ][:MAX_OPTIONS]
     header = [section(mode_badge(mode)), section(market_line(market))]
+    if error:
+        header.append(section(f":warning: {user_text(error, 2900)}"))
     if not pairs:
         return View(
             type="modal",
@@ -96,6 +109,8 @@ def sell_form_view(
         )
     initial = chosen[1] if chosen else None
     initial_qty = _normalized(chosen[0].get("qty")) if chosen else ""
+    if chosen and prefill.get("qty"):
+        initial_qty = str(prefill["qty"])[:30]
 
     blocks: list[Any] = [
         *header,
@@ -120,10 +135,10 @@ def sell_form_view(
                 initial_value=initial_qty or None,
             ),
         ),
-        order_type_input(),
-        *price_inputs(),
-        time_in_force_input(),
-        reason_input(),
+        order_type_input(known_choice(prefill.get("order_type"), ORDER_TYPE_LABELS, "market")),
+        *price_inputs(prefill),
+        time_in_force_input(known_choice(prefill.get("time_in_force"), TIF_LABELS, "day")),
+        reason_input(prefill.get("reason")),
     ]
     return View(
         type="modal",
@@ -147,6 +162,7 @@ def sell_confirm_view(
     mode: str,
     metadata: str,
     market: dict[str, Any] | None = None,
+    valid_for_seconds: int | None = None,
 ) -> dict[str, Any]:
     """`Sell 10 AAPL at market?` with what remains held, the estimate and the mode."""
     held_line = ""
@@ -167,7 +183,7 @@ def sell_confirm_view(
         ),
         section(f"{estimate_line(draft, quote)}\n{quote_line(quote, draft.symbol)}"),
         *([section(market_line(market))] if market else []),
-        context("Nothing is sent until you press *Place order*."),
+        context(confirm_footer(valid_for_seconds)),
     ]
     return View(
         type="modal",

@@ -24,6 +24,7 @@ from slack_bot.blocks.common import (
     OPTION_TEXT_LIMIT,
     OPTION_VALUE_LIMIT,
     context,
+    escape,
     market_line,
     mode_badge,
     order_summary,
@@ -105,26 +106,29 @@ def time_in_force_input(initial: str = "day") -> InputBlock:
     return _select(ids.TIME_IN_FORCE, "Time in force", TIF_LABELS, initial)
 
 
-def price_inputs() -> list[InputBlock]:
+def price_inputs(prefill: dict[str, Any] | None = None) -> list[InputBlock]:
     """Limit and stop price: always shown, optional; the form's validation says which one
     an order type needs (a modal cannot show fields conditionally without a round trip)."""
+    prefill = prefill or {}
     return [
         _text_input(
             ids.LIMIT_PRICE,
             "Limit price (limit / stop-limit orders)",
             optional=True,
             placeholder="e.g. 150.25",
+            initial=str(prefill.get("limit_price") or "")[:30],
         ),
         _text_input(
             ids.STOP_PRICE,
             "Stop price (stop / stop-limit orders)",
             optional=True,
             placeholder="e.g. 140.00",
+            initial=str(prefill.get("stop_price") or "")[:30],
         ),
     ]
 
 
-def reason_input() -> InputBlock:
+def reason_input(initial: str | None = None) -> InputBlock:
     return _text_input(
         ids.REASON,
         "Reason",
@@ -132,7 +136,13 @@ def reason_input() -> InputBlock:
         multiline=True,
         max_length=MAX_REASON_CHARS,
         placeholder="Why this trade? Kept with the order for the record.",
+        initial=(initial or "")[:MAX_REASON_CHARS],
     )
+
+
+def known_choice(value: Any, choices: dict[str, str], default: str) -> str:
+    """`value` when it is one of `choices`, else `default` (a prefill never breaks a select)."""
+    return value if isinstance(value, str) and value in choices else default
 
 
 def quote_line(quote: dict[str, Any] | None, symbol: str | None = None) -> str:
@@ -151,6 +161,39 @@ def quote_line(quote: dict[str, Any] | None, symbol: str | None = None) -> str:
         details.append(formatting.when(quote.get("timestamp")))
     suffix = f" ({', '.join(details)})" if details else ""
     return f"*{name}* latest price *{formatting.money(quote.get('price'))}*{suffix}"
+
+
+def no_portfolio_view(oms_url: str, paused: list[str]) -> dict[str, Any]:
+    """/trade with nothing to trade in: exactly how an OMS admin fixes it, with the command
+    for this OMS. The token stays a shell variable: it never goes into a Slack message."""
+    api = escape(f"{oms_url}/api/v1")
+    auth = '-H "Authorization: Bearer $OMS_API_TOKEN"'
+    json_type = "-H 'Content-Type: application/json'"
+    if paused:
+        name = paused[0]
+        names = ", ".join(user_text(p, 40) for p in paused[:10])
+        lead = f"Every portfolio is paused ({names}), so there is nothing to trade in."
+        fix = "An OMS admin can resume one"
+        command = (
+            f"curl -s -X PATCH {api}/portfolios/{escape(name)} {auth} {json_type} "
+            '-d \'{"status": "active"}\''
+        )
+    else:
+        lead = "There is no portfolio to trade in yet."
+        fix = "An OMS admin can create one named `main`"
+        command = f'curl -s -X POST {api}/portfolios {auth} {json_type} -d \'{{"name": "main"}}\''
+    text = (
+        f":information_source: {lead}\n{fix} from a shell that can reach the OMS, with "
+        f"`OMS_API_TOKEN` set to the OMS's API token (`oms up` prints it):\n```{command}```\n"
+        "Then run /trade again."
+    )
+    return View(
+        type="modal",
+        callback_id=ids.NO_PORTFOLIO,
+        title="Trade",
+        close="Close",
+        blocks=[section(text)],
+    ).to_dict()
 
 
 def loading_view(title: str) -> dict[str, Any]:
@@ -172,7 +215,10 @@ def trade_form_view(
     mode: str,
     error: str | None = None,
 ) -> dict[str, Any]:
-    """The order form. `prefill` may hold symbol, side, qty or notional (from /trade text)."""
+    """The order form. `prefill` may hold symbol, side, qty or notional (from /trade text),
+    and every other field too (portfolio, order_type, time_in_force, limit_price, stop_price,
+    take_profit, stop_loss, extended_hours "true", reason) when a draft is shown again.
+    `error` is a warning shown above the fields."""
     blocks: list[Any] = [
         section(mode_badge(mode)),
         section(f"{quote_line(quote, prefill.get('symbol'))}\n{market_line(market)}"),
@@ -197,7 +243,8 @@ def trade_form_view(
             element=StaticSelectElement(
                 action_id=ids.PORTFOLIO,
                 options=portfolio_options,
-                initial_option=portfolio_options[0],
+                initial_option=_choice(portfolio_options, prefill.get("portfolio"))
+                or portfolio_options[0],
             ),
         )
     )
@@ -244,9 +291,11 @@ def trade_form_view(
             initial=str(amount or "")[:30],
         )
     )
-    blocks.append(order_type_input())
-    blocks.extend(price_inputs())
-    blocks.append(time_in_force_input())
+    order_type = known_choice(prefill.get("order_type"), ORDER_TYPE_LABELS, "market")
+    time_in_force = known_choice(prefill.get("time_in_force"), TIF_LABELS, "day")
+    blocks.append(order_type_input(order_type))
+    blocks.extend(price_inputs(prefill))
+    blocks.append(time_in_force_input(time_in_force))
     blocks.append(DividerBlock())
     blocks.append(
         _text_input(
@@ -255,6 +304,7 @@ def trade_form_view(
             optional=True,
             placeholder="optional, e.g. 200.00",
             hint="A bracket needs both prices and a whole number of shares.",
+            initial=str(prefill.get("take_profit") or "")[:30],
         )
     )
     blocks.append(
@@ -263,8 +313,10 @@ def trade_form_view(
             "Bracket: stop-loss stop price",
             optional=True,
             placeholder="optional, e.g. 170.00",
+            initial=str(prefill.get("stop_loss") or "")[:30],
         )
     )
+    hours_option = _option("true", "Allow pre-market / after-hours (day limit only)")
     blocks.append(
         InputBlock(
             block_id=ids.EXTENDED_HOURS,
@@ -272,11 +324,12 @@ def trade_form_view(
             optional=True,
             element=CheckboxesElement(
                 action_id=ids.EXTENDED_HOURS,
-                options=[_option("true", "Allow pre-market / after-hours (day limit only)")],
+                options=[hours_option],
+                initial_options=[hours_option] if prefill.get("extended_hours") == "true" else None,
             ),
         )
     )
-    blocks.append(reason_input())
+    blocks.append(reason_input(prefill.get("reason")))
     return View(
         type="modal",
         callback_id=ids.TRADE_FORM,
@@ -346,12 +399,33 @@ def confirm_title(mode: str | None) -> str:
     return "Confirm LIVE order" if (mode or "").lower() == "live" else "Confirm order"
 
 
+def confirm_footer(valid_for_seconds: int | None) -> str:
+    """The confirmation's last line: nothing is sent yet, and how long it stays valid."""
+    text = "Nothing is sent until you press *Place order*."
+    if valid_for_seconds:
+        text += (
+            f" Prices move: after {formatting.duration(valid_for_seconds)} this confirmation "
+            "expires and you review the order again."
+        )
+    return text
+
+
+def expired_confirmation_text(valid_for_seconds: int) -> str:
+    """Why an order the user confirmed was not sent, and what to do."""
+    return (
+        f"This confirmation expired: it was shown more than "
+        f"{formatting.duration(valid_for_seconds)} ago and prices move. Nothing was sent. "
+        "Check the order and the latest price, then press Review again."
+    )
+
+
 def trade_confirm_view(
     draft: TradeDraft,
     quote: dict[str, Any] | None,
     market: dict[str, Any] | None,
     mode: str,
     metadata: str,
+    valid_for_seconds: int | None = None,
 ) -> dict[str, Any]:
     """The last look before the order is sent: summary, estimate, mode and market state."""
     blocks: list[Any] = [
@@ -360,7 +434,7 @@ def trade_confirm_view(
         section("\n".join(draft_details(draft))),
         section(f"{estimate_line(draft, quote)}\n{quote_line(quote, draft.symbol)}"),
         section(market_line(market)),
-        context("Nothing is sent until you press *Place order*."),
+        context(confirm_footer(valid_for_seconds)),
     ]
     return View(
         type="modal",

@@ -33,19 +33,24 @@ def open_sell_form(
     *,
     symbol: str | None = None,
     portfolio: str | None = None,
+    prefill: dict[str, Any] | None = None,
+    error: str | None = None,
 ) -> None:
-    """Fill the (loading) modal `view_id` with the sell form, preselecting a position."""
+    """Fill the (loading) modal `view_id` with the sell form, preselecting a position;
+    `prefill` puts a draft's fields back and `error` is shown above them."""
     try:
         positions = portfolio_positions(deps)
         market = call_oms(deps.oms.market_status)
-    except UserFacingError as error:
-        client.views_update(view_id=view_id, view=notice_view("Sell", str(error)))
+    except UserFacingError as failure:
+        client.views_update(view_id=view_id, view=notice_view("Sell", str(failure)))
         return
     selected = None
     for position in positions:
         if symbol and position["symbol"] == symbol and portfolio in (None, position["portfolio"]):
             selected = position
             break
-    view = sell_form_view(positions, selected, trading_mode(deps), market)
+    view = sell_form_view(
+        positions, selected, trading_mode(deps), market, prefill=prefill, error=error
+    )
     view["private_metadata"] = json.dumps({"channel_id": channel})
     client.views_update(view_id=view_id, view=view)

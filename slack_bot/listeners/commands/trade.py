@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from slack_bot.blocks.trade_modal import loading_view, trade_form_view
+from slack_bot.blocks.trade_modal import loading_view, no_portfolio_view, trade_form_view
 from slack_bot.forms import parse_trade_text
 from slack_bot.listeners.common import (
     UserFacingError,
@@ -26,16 +26,28 @@ def handle_trade(ack: Any, command: dict, client: Any, respond: Any, context: An
         refuse(respond, refusal.message)
         return
     opened = client.views_open(trigger_id=command["trigger_id"], view=loading_view("Trade"))
-    view_id = opened["view"]["id"]
     prefill, _problems = parse_trade_text(command.get("text") or "")  # the form shows them
-    metadata = json.dumps({"channel_id": channel})
+    fill_trade_form(deps, client, opened["view"]["id"], channel, prefill)
+
+
+def fill_trade_form(
+    deps: Any,
+    client: Any,
+    view_id: str,
+    channel: str,
+    prefill: dict[str, Any],
+    *,
+    error: str | None = None,
+) -> None:
+    """Fill the (loading) modal `view_id` with the trade form: the active portfolios, the
+    latest price and the market state, fresh from the OMS; `error` is shown above it."""
     try:
         symbol = prefill.get("symbol")
         portfolios_f = deps.executor.submit(call_oms, deps.oms.portfolios)
         market_f = deps.executor.submit(call_oms, deps.oms.market_status)
         quote_f = deps.executor.submit(call_oms, lambda: deps.oms.quote(symbol)) if symbol else None
         mode = trading_mode(deps)
-        portfolios = [p["name"] for p in portfolios_f.result() if p.get("status") == "active"]
+        every_portfolio = portfolios_f.result()
         market = market_f.result()
         quote = None
         if quote_f is not None:
@@ -43,13 +55,14 @@ def handle_trade(ack: Any, command: dict, client: Any, respond: Any, context: An
                 quote = quote_f.result()
             except UserFacingError:
                 quote = None  # an unknown symbol is reported when the form is submitted
-    except UserFacingError as error:
-        client.views_update(view_id=view_id, view=notice_view("Trade", str(error)))
+    except UserFacingError as failure:
+        client.views_update(view_id=view_id, view=notice_view("Trade", str(failure)))
         return
+    portfolios = [p["name"] for p in every_portfolio if p.get("status") == "active"]
     if not portfolios:
-        text = "There is no active portfolio to trade in. Create one in the OMS first."
-        client.views_update(view_id=view_id, view=notice_view("Trade", text))
+        paused = [p["name"] for p in every_portfolio if p.get("status") == "paused"]
+        client.views_update(view_id=view_id, view=no_portfolio_view(deps.settings.oms_url, paused))
         return
-    view = trade_form_view(portfolios, prefill, quote, market, mode)
-    view["private_metadata"] = metadata
+    view = trade_form_view(portfolios, prefill, quote, market, mode, error=error)
+    view["private_metadata"] = json.dumps({"channel_id": channel})
     client.views_update(view_id=view_id, view=view)

@@ -45,8 +45,17 @@ def handle_sell_form(ack: Any, body: dict, view: dict, context: Any) -> None:
         quote = call_oms(lambda: deps.oms.quote(draft.symbol))
     except UserFacingError:
         quote = None
-    metadata = encode_metadata(uuid.uuid4().hex, draft, channel, user, "sell")
+    metadata = encode_metadata(
+        uuid.uuid4().hex, draft, channel, user, "sell", issued_at=deps.clock()
+    )
     ack(
         response_action="update",
-        view=sell_confirm_view(draft, held, quote, trading_mode(deps), metadata),
+        view=sell_confirm_view(
+            draft,
+            held,
+            quote,
+            trading_mode(deps),
+            metadata,
+            valid_for_seconds=deps.settings.slack_confirmation_expiry_seconds,
+        ),
     )

@@ -43,6 +43,15 @@ def handle_trade_form(ack: Any, body: dict, view: dict, context: Any) -> None:
         market = call_oms(deps.oms.market_status)
     except UserFacingError:
         market = None
-    metadata = encode_metadata(uuid.uuid4().hex, draft, channel, user, "trade")
-    view_out = trade_confirm_view(draft, quote, market, trading_mode(deps), metadata)
+    metadata = encode_metadata(
+        uuid.uuid4().hex, draft, channel, user, "trade", issued_at=deps.clock()
+    )
+    view_out = trade_confirm_view(
+        draft,
+        quote,
+        market,
+        trading_mode(deps),
+        metadata,
+        valid_for_seconds=deps.settings.slack_confirmation_expiry_seconds,
+    )
     ack(response_action="update", view=view_out)
