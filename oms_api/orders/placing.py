@@ -126,6 +126,13 @@ class TradePlacement:
                 # The broker request slot first: a busy budget refuses with nothing written.
                 slot.enter_context(ctx.broker.reserved(Priority.SUBMIT))
             except BudgetExhausted as error:
+                twin = (
+                    self.reads.find_by_idempotency_key(idempotency_key)
+                    if idempotency_key is not None
+                    else None
+                )
+                if twin is not None:  # a concurrent twin got a slot and recorded it: replay
+                    return self.replay(twin, fingerprint)
                 raise broker_busy(error.wait_needed) from None
             order = ctx.writer.record_new(
                 self._values(request, valid.symbol, valid.order_class.value, portfolio_id)
