@@ -389,6 +389,11 @@ def _run_up(args: argparse.Namespace) -> int:
             lines.append(f"  broker:      embedded Alpaca simulator at {simulator.base_url}")
         else:
             lines.append(f"  broker:      {settings.alpaca_base_url}")
+            if settings.custom_broker_host is not None:
+                lines.append(
+                    f"               (not Alpaca's own host: allowed by ALPACA_ALLOWED_HOST="
+                    f"{settings.custom_broker_host})"
+                )
         lines.append(f"  portfolios:  {_portfolio_line(portfolios, created)}")
         lines.append(f"  Slack bot:   {bot.line}")
         lines += ["", *_try_it_lines(api_url, token, portfolios, settings.mode)]

@@ -159,12 +159,20 @@ class Settings(BaseSettings):
     def _url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        value = value.rstrip("/")
+        value = value.strip().rstrip("/")
         if value.endswith("/v2"):
             value = value.removesuffix("/v2")
-        if not value.startswith(("http://", "https://", "ws://", "wss://")):
+        parts = urlsplit(value)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https", "ws", "wss"):
             raise ValueError("must be an http(s):// or ws(s):// URL")
-        return value
+        endpoint = parse_endpoint(value)
+        # One spelling of the host (lower case, no trailing dot, no default port), so what is
+        # checked at start-up is exactly what is connected to.
+        host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
+        default_port = 443 if scheme in ("https", "wss") else 80
+        netloc = host if endpoint.port == default_port else f"{host}:{endpoint.port}"
+        return parts._replace(scheme=scheme, netloc=netloc).geturl()
 
     @field_validator("alpaca_allowed_host")
     @classmethod

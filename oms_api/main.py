@@ -41,7 +41,13 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Settle what a previous run left open before any new trade is accepted.
         await run_in_threadpool(rt.start, background)
-        log.info("OMS API ready (mode %s)", settings.mode.value)
+        custom = settings.custom_broker_host
+        log.info(
+            "OMS API ready (mode %s, broker %s%s)",
+            settings.mode.value,
+            settings.broker_endpoint.host,
+            ", allowed by ALPACA_ALLOWED_HOST" if custom else "",
+        )
         try:
             yield
         finally:

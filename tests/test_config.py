@@ -111,3 +111,70 @@ def test_oms_migrate_reports_a_bad_setting_in_one_line(tmp_path):
     assert result.stderr.strip() == (
         "configuration error: DATABASE_URL: must start with sqlite:// or postgresql://"
     )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.alpaca.markets:443",
+        "https://API.Alpaca.Markets",
+        "https://api.alpaca.markets.",
+        "https://api.alpaca.markets/v2",
+    ],
+)
+def test_paper_mode_refuses_every_spelling_of_the_live_host(url):
+    """These used to start in PAPER mode pointed at the live host (a string compare)."""
+    with pytest.raises(ConfigError, match="live endpoint but TRADING_MODE is paper"):
+        settings(**PAPER_KEYS, alpaca_base_url=url)
+
+
+@pytest.mark.parametrize(
+    ("variable", "url"),
+    [
+        ("alpaca_base_url", "https://alpaca.example.com"),
+        ("alpaca_base_url", "https://paper-api.alpaca.markets:8443"),
+        ("alpaca_base_url", "http://paper-api.alpaca.markets"),
+        ("alpaca_data_url", "https://data.example.com"),
+        ("alpaca_stream_url", "wss://stream.example.com/stream"),
+    ],
+)
+def test_a_broker_host_that_is_not_alpacas_nor_this_machine_is_refused(variable, url):
+    with pytest.raises(ConfigError) as refused:
+        settings(**PAPER_KEYS, **{variable: url})
+    assert variable.upper() in str(refused.value)
+    assert "s3cr3t-value" not in str(refused.value)
+
+
+def test_another_broker_host_needs_the_explicit_setting_and_is_shown():
+    allowed = settings(
+        **PAPER_KEYS,
+        alpaca_base_url="https://Alpaca-Proxy.internal./",
+        alpaca_data_url="https://alpaca-proxy.internal",
+        alpaca_allowed_host="alpaca-proxy.internal",
+    )
+    assert allowed.mode is Mode.PAPER
+    assert allowed.custom_broker_host == "alpaca-proxy.internal"
+    assert settings(**PAPER_KEYS).custom_broker_host is None
+
+
+def test_live_mode_refuses_the_paper_host_and_this_machine():
+    live = {**PAPER_KEYS, "trading_mode": "live", "live_trading_confirmation": LIVE_CONFIRMATION}
+    with pytest.raises(ConfigError, match="points at paper"):
+        settings(**live, alpaca_base_url="https://PAPER-API.alpaca.markets:443")
+    with pytest.raises(ConfigError, match="this machine"):
+        settings(**live, alpaca_base_url="http://127.0.0.1:5055")
+    assert settings(**live, alpaca_base_url="https://api.alpaca.markets.").mode is Mode.LIVE
+
+
+def test_the_budget_and_its_burst_stay_within_alpacas_limit():
+    with pytest.raises(ConfigError, match="200 requests a minute"):
+        settings(broker_requests_per_minute="195", broker_burst="10")
+    assert settings(broker_requests_per_minute="190", broker_burst="10").broker_burst == 10
+
+
+def test_broker_urls_are_kept_in_one_spelling():
+    live = {**PAPER_KEYS, "trading_mode": "live", "live_trading_confirmation": LIVE_CONFIRMATION}
+    assert settings(
+        **live, alpaca_base_url="HTTPS://API.Alpaca.Markets.:443/v2/"
+    ).alpaca_base_url == ("https://api.alpaca.markets")
+    assert settings(alpaca_base_url="http://[::1]:5055").stream_url == "ws://[::1]:5055/stream"

@@ -23,7 +23,7 @@ from oms_api.orders.intake import TradeEventIntake
 from oms_api.simulator import SimulatorControl, SimulatorOptions, SimulatorServer
 from tests.conftest import T0
 from tests.oms import OMS, running_oms, wait_for
-from tests.test_reliability import detail, statuses
+from tests.test_reliability import broker_orders, detail, statuses
 
 POST_ORDERS = "POST /v2/orders"
 GET_ORDER = "GET /v2/orders/{order_id}"
@@ -397,3 +397,53 @@ def _record_rejected(oms: OMS) -> Any:
         EventSource.API,
         BrokerError(403, 40310000, "insufficient buying power"),
     )
+
+
+def test_unknown_never_becomes_rejected_when_the_resend_is_refused_locally(
+    oms_factory: Any, sim: Any
+) -> None:
+    """The first submit times out while the broker still holds it; the look-up by
+    client_order_id finds nothing yet; the re-send is refused by the OMS's own budget. The
+    order stays `unknown` (never "rejected: nothing was sent"), the client is told not to place
+    it again, and when the broker processes the first send after all, its fill is recorded."""
+    clock = SimpleNamespace(now=1000.0)
+    gateway = AlpacaGateway(
+        key_id=sim.key_id,
+        secret_key=sim.secret_key,
+        base_url=sim.url,
+        data_url=sim.url,
+        stream_url=sim.stream_url,
+        timeout=0.3,
+        # A budget that has a slot for the submit and one look-up, not for a re-send (its
+        # clock never moves here, so nothing refills).
+        requests_per_minute=1,
+        burst=5,
+        monotonic=lambda: clock.now,
+        sleep=lambda seconds: None,
+    )
+    with oms_factory(gateway=gateway) as oms:
+        oms.create_portfolio("main")
+        oms.sim.control.add_fault(POST_ORDERS, "process_late")
+        response = oms.trade(symbol="AAPL", qty="2")
+
+        assert response.status_code == 503, response.text
+        error = response.json()["error"]
+        assert error["code"] == "outcome_unknown"
+        assert "do not place it again" in error["message"]
+        trade_id = error["details"]["trade_id"]
+        trade = detail(oms, trade_id)
+        assert trade["status"] == "unknown"
+        assert "rejected" not in statuses(trade) and "not_sent" not in statuses(trade)
+        assert any("re-send held back" in (e["note"] or "") for e in trade["events"])
+        assert oms.sim.control.counters()[POST_ORDERS] == 1  # the re-send never went out
+
+        # The broker processes the first send after all: it is placed and fills.
+        assert oms.sim.control.release_held() == 1
+        wait_for(lambda: detail(oms, trade_id)["status"] == "filled", "the late fill")
+        trade = detail(oms, trade_id)
+        assert Decimal(trade["filled_qty"]) == 2
+        assert len(trade["fills"]) == 1
+        assert trade["error_code"] is None
+        assert "rejected" not in statuses(trade)
+        mine = [o for o in broker_orders(oms) if o.client_order_id == trade["client_order_id"]]
+        assert len(mine) == 1
