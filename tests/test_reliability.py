@@ -636,13 +636,13 @@ def test_scenario_7_cancel_lost_reply_confirmed_by_stream(oms_factory: Any) -> N
 
 # --------------------------------------------------------------------- 8. database down
 @contextmanager
-def database_fails(engine: Engine, statement_prefix: str = "") -> Iterator[None]:
-    """Make the database refuse statements (all, or those starting with a prefix) the way a
-    dead or locked database does: the driver raises OperationalError."""
+def database_fails(engine: Engine, fragment: str = "") -> Iterator[None]:
+    """Make the database refuse statements (all, or those containing a fragment such as
+    "INSERT INTO orders") the way a dead or locked database does: OperationalError."""
     driver_error = engine.dialect.loaded_dbapi.OperationalError
 
     def refuse(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.lstrip().upper().startswith(statement_prefix.upper()):
+        if fragment.upper() in statement.upper():
             raise OperationalError(statement, None, driver_error("database is unavailable"))
 
     event.listen(engine, "before_cursor_execute", refuse)

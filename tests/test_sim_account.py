@@ -852,3 +852,14 @@ def test_reset_counters_clears_them(sim):
     assert sim.control.counters() == {}
     sim.trading.get_clock()
     assert sim.control.counters() == {"GET /v2/clock": 1}
+
+
+def test_requests_refused_by_the_rate_limit_are_counted(sim):
+    sim.control.configure(rate_limit_per_minute=2)
+    for _ in range(2):
+        sim.trading.get_account()
+    with pytest.raises(APIError):
+        sim.trading.get_account()
+    assert sim.control.state()["rate_limited_total"] == 1
+    sim.control.reset_counters()
+    assert sim.control.state()["rate_limited_total"] == 0

@@ -344,7 +344,15 @@ NEEDS_LOOKUP: list[Any] = [
     ),
 ]
 # Which of those may ask the broker about the asset (never to place an order).
-ASSET_LOOKUPS = {"unknown_symbol", "untradable_symbol", "gme_fractional_qty", "gme_notional"}
+ASSET_LOOKUPS = {
+    "unknown_symbol",
+    "untradable_symbol",
+    "gme_fractional_qty",
+    "gme_notional",
+    # Whether a portfolio is active is checked in the statement that records the order (so a
+    # pause from any worker takes effect at once): the asset and the clock are read first.
+    "paused_portfolio",
+}
 
 
 @pytest.fixture

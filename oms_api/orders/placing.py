@@ -14,9 +14,7 @@ from contextlib import ExitStack
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
 
 from oms_api.broker.budget import BudgetExhausted, Priority
 from oms_api.broker.models import (
@@ -29,7 +27,6 @@ from oms_api.broker.models import (
     Outcome,
     SubmitResult,
 )
-from oms_api.db.engine import is_postgres
 from oms_api.errors import ServiceError, broker_busy
 from oms_api.orders.context import OrderContext, TradeOutcome, rejection, stored_error
 from oms_api.orders.enums import (
@@ -37,7 +34,6 @@ from oms_api.orders.enums import (
     EventSource,
     OrderStatus,
     OrderType,
-    PortfolioStatus,
     TimeInForce,
 )
 from oms_api.orders.ids import new_client_order_id
@@ -46,6 +42,7 @@ from oms_api.orders.reads import OrderReads
 from oms_api.orders.requests import TradeRejected, TradeRequest, validate_trade
 from oms_api.orders.settling import LOST_ANSWER_NOTE, Settlement, submission_of
 from oms_api.orders.state import from_broker_status
+from oms_api.orders.writer import PortfolioNotActive
 from oms_api.portfolios.models import Portfolio
 
 log = logging.getLogger(__name__)
@@ -104,7 +101,7 @@ class TradePlacement:
             if existing is not None:
                 return self.replay(existing, fingerprint)
 
-        portfolio_id, portfolio_name = self._active_portfolio(request.portfolio)
+        portfolio_id, portfolio_name = self._portfolio(request.portfolio)
         asset = self._asset(valid.symbol)
         if valid.fractional and not asset.fractionable:
             raise TradeRejected(
@@ -134,17 +131,19 @@ class TradePlacement:
                 if twin is not None:  # a concurrent twin got a slot and recorded it: replay
                     return self.replay(twin, fingerprint)
                 raise broker_busy(error.wait_needed) from None
-            order = ctx.writer.record_new(
-                self._values(request, valid.symbol, valid.order_class.value, portfolio_id)
-                | {"idempotency_key": idempotency_key, "request_fingerprint": fingerprint}
-            )
+            try:
+                order = ctx.writer.record_new(
+                    self._values(request, valid.symbol, valid.order_class.value, portfolio_id)
+                    | {"idempotency_key": idempotency_key, "request_fingerprint": fingerprint}
+                )
+            except PortfolioNotActive:
+                raise self._inactive_portfolio(request.portfolio, portfolio_id) from None
             if order is None:  # lost an Idempotency-Key race to a concurrent identical request
                 slot.close()
                 assert idempotency_key is not None
                 existing = self.reads.find_by_idempotency_key(idempotency_key)
                 assert existing is not None
                 return self.replay(existing, fingerprint)
-            self.reads.remember_portfolio(portfolio_id, portfolio_name)
             assert order.id is not None
             # Taken before the send, so a fill applied while the reply is on its way is seen;
             # and the order is in flight before the stream can say anything about it.
@@ -235,7 +234,13 @@ class TradePlacement:
             acknowledged = self.in_flight.finish(order.id)
         if changed:
             _, latest = ctx.watch.latest(order.id)
-            return latest[0] if latest is not None else self.reads.get_order(order.id)
+            if latest is not None:
+                return latest[0]
+            # Another worker wrote it (the one that runs the stream): read it with its fills,
+            # and keep them as the latest copy so the answer needs no second read.
+            order, fills = self.reads.order_with_fills(order.id)
+            ctx.watch.refresh(order.id, order, fills)
+            return order
         # The stream's acknowledgement, if it came, is the newer view of the same order.
         return ctx.writer.apply_one(order.id, acknowledged or accepted, EventSource.API)
 
@@ -262,7 +267,7 @@ class TradePlacement:
             if latest is not None:
                 order, fills = latest
             elif stale:
-                order, fills = self.reads.get_order(order.id), None
+                order, fills = self.reads.order_with_fills(order.id)
             if order.status in TERMINAL_STATUSES:
                 return order, fills
             if ctx.watch.wait(order.id, since, interval):
@@ -327,30 +332,24 @@ class TradePlacement:
         )
 
     # ------------------------------------------------------------------ checks
-    def _active_portfolio(self, name: str) -> tuple[int, str]:
-        query = select(PORTFOLIOS.c.id, PORTFOLIOS.c.name, PORTFOLIOS.c.status).where(
-            PORTFOLIOS.c.name == name.strip().lower()
-        )
-        try:
-            with self.engine.connect() as conn:
-                if is_postgres(self.engine):
-                    # One read, no transaction around it: one round trip instead of three.
-                    conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-                row = conn.execute(query).first()
-        except OperationalError as error:
-            log.error("database unavailable: %s", error.__class__.__name__)
-            raise ServiceError(
-                503, "database_unavailable", f"database unavailable — {NOTHING_SENT}"
-            ) from None
-        if row is None:
+    def _portfolio(self, name: str) -> tuple[int, str]:
+        """The portfolio's id (whether it is active is checked when the order is recorded, in
+        the same statement, so a pause from any worker takes effect at once)."""
+        portfolio_id = self.reads.portfolio_id(name)
+        if portfolio_id is None:
             raise TradeRejected(
                 "portfolio_not_found", f"portfolio {name!r} does not exist", "portfolio"
             )
-        if row.status != PortfolioStatus.ACTIVE:
-            raise TradeRejected(
-                "portfolio_paused", f"portfolio {name!r} is paused", "portfolio", status=409
+        return portfolio_id, name.strip().lower()
+
+    def _inactive_portfolio(self, name: str, portfolio_id: int) -> TradeRejected:
+        if self.reads.portfolio_status(portfolio_id) is None:
+            return TradeRejected(
+                "portfolio_not_found", f"portfolio {name!r} does not exist", "portfolio"
             )
-        return row.id, row.name
+        return TradeRejected(
+            "portfolio_paused", f"portfolio {name!r} is paused", "portfolio", status=409
+        )
 
     def _asset(self, symbol: str) -> Asset:
         try:
@@ -405,6 +404,8 @@ class TradePlacement:
             "filled_avg_price": None,
             "reason": request.reason,
             "requested_by": request.requested_by,
+            "idempotency_key": None,
+            "request_fingerprint": None,
             "external": False,
             "error_code": None,
             "error_message": None,

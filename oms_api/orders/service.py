@@ -32,7 +32,7 @@ from oms_api.orders.context import (
     ServiceSettings,
     TradeOutcome,
 )
-from oms_api.orders.enums import EventSource
+from oms_api.orders.enums import EventSource, OrderStatus
 from oms_api.orders.models import Fill, Order
 from oms_api.orders.placing import InFlight, TradePlacement
 from oms_api.orders.reads import OrderReads
@@ -47,6 +47,9 @@ __all__ = ["OrderService", "ServiceSettings", "TradeOutcome"]
 
 # trade_updates events that only acknowledge an order (no execution, no state of their own).
 ACK_EVENTS = frozenset({"new", "pending_new", "accepted"})
+# An order recorded this recently by another worker is in that worker's hands: it writes the
+# broker's reply (and if it died, the sweep settles the order by client_order_id).
+SENDER_WRITES_ACK_SECONDS = 5.0
 
 
 def _utcnow() -> datetime:
@@ -132,13 +135,30 @@ class OrderService:
         already brought writes nothing. Orders the OMS does not know are left to
         reconciliation."""
         news: list[BrokerNews] = []
-        for event in events:
+        for position, event in enumerate(events):
             order_id = self.writer.known_order_id(event.order.client_order_id)
+            if event.event in ACK_EVENTS and any(
+                later.order.id == event.order.id for later in events[position + 1 :]
+            ):
+                continue  # a later event of this batch carries the newer view of the order
             if order_id is None:
-                order_id = self.reads.order_id_for(event.order)
-            if order_id is None:
-                log.info("trade update for an order the OMS does not know: %s", event.order.id)
-                continue
+                row = self.reads.order_for(event.order)
+                if row is None:
+                    log.info("trade update for an order the OMS does not know: %s", event.order.id)
+                    continue
+                order_id = row["id"]
+                age = (self.ctx.now() - row["created_at"]).total_seconds()
+                if (
+                    event.event in ACK_EVENTS
+                    and row["status"] == OrderStatus.PENDING_SUBMIT
+                    and age < SENDER_WRITES_ACK_SECONDS
+                ):
+                    # Another worker is sending this order right now and records the broker's
+                    # reply itself: writing its acknowledgement here too would cost a commit,
+                    # ahead of the fill that usually follows.
+                    continue
+                # Just read: the writer may use it as the guard of its one-statement path.
+                self.writer.remember_row(row)
             if event.event in ACK_EVENTS and (
                 self.in_flight.offer(order_id, event.order)
                 or self.writer.already_applied(order_id, event.order)

@@ -32,15 +32,18 @@ from oms_api.db.engine import is_postgres
 from oms_api.db.notify import ORDERS_CHANNEL
 from oms_api.errors import ServiceError
 from oms_api.orders.enums import EventSource, OrderStatus
+from oms_api.orders.fastpath import apply_statement, record_statement
 from oms_api.orders.models import Fill, Order, OrderEvent, fill_from_row, order_from_row
 from oms_api.orders.state import can_transition, from_broker_status
 from oms_api.orders.watch import OrderWatch
+from oms_api.portfolios.models import Portfolio
 
 log = logging.getLogger(__name__)
 
 ORDERS = Order.__table__  # type: ignore[attr-defined]
 FILLS = Fill.__table__  # type: ignore[attr-defined]
 EVENTS = OrderEvent.__table__  # type: ignore[attr-defined]
+PORTFOLIOS = Portfolio.__table__  # type: ignore[attr-defined]
 
 AVG_PRICE_PLACES = Decimal("0.000001")
 # The columns a write may change (the rest are fixed when the order is recorded).
@@ -74,6 +77,10 @@ class BrokerNews:
     event: TradeEvent | None = None
 
 
+class PortfolioNotActive(Exception):
+    """The order was not recorded: its portfolio is paused (or gone)."""
+
+
 def database_unavailable(message: str = "database unavailable — nothing was sent") -> ServiceError:
     return ServiceError(503, "database_unavailable", message)
 
@@ -104,6 +111,12 @@ class OrderWriter:
             .where(ORDERS.c.id == bindparam("order_id"))
             .values({name: bindparam(name) for name in MUTABLE_COLUMNS})
         )
+        # order id -> the row as this process last committed it (the hot path's guard).
+        self._rows: dict[int, Row] = {}
+        if self._postgres:
+            self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+            self._record_statement = record_statement(ORDERS, EVENTS)
+            self._apply_statement = apply_statement(ORDERS, FILLS, EVENTS, MUTABLE_COLUMNS)
 
     # ------------------------------------------------------------------ memos
     def _remember(self, memo: dict[Any, Any], key: Any, value: Any) -> None:
@@ -190,17 +203,16 @@ class OrderWriter:
     # ------------------------------------------------------------------ recording
     def record_new(self, values: Row) -> Order | None:
         """Commit a new order (pending_submit) and its first event, durably, before anything
-        is sent. None when a concurrent request recorded the same Idempotency-Key first."""
+        is sent, if its portfolio is active at that moment (else PortfolioNotActive).
+        None when a concurrent request recorded the same Idempotency-Key first."""
+        first_event = self._event(
+            {**values, "id": None}, None, EventSource.API, "recorded before sending"
+        )
         try:
-            with self._sqlite_lock if not self._postgres else contextlib.nullcontext():  # noqa: SIM117
-                with self.engine.begin() as connection:
-                    # Parameters apart from the statement: its compiled form is cached.
-                    order_id = connection.execute(ORDERS.insert(), values).inserted_primary_key[0]
-                    row = {**values, "id": order_id}
-                    connection.execute(
-                        EVENTS.insert(),
-                        self._event(row, None, EventSource.API, "recorded before sending"),
-                    )
+            if self._postgres:
+                order_id = self._record_postgres(values, first_event)
+            else:
+                order_id = self._record_sqlite(values, first_event)
         except IntegrityError:
             if values.get("idempotency_key") is not None:
                 return None
@@ -208,8 +220,40 @@ class OrderWriter:
         except OperationalError as error:
             log.error("database unavailable: %s", error.__class__.__name__)
             raise database_unavailable() from None
+        if order_id is None:
+            raise PortfolioNotActive(values["portfolio_id"])
         self._remember(self._order_ids, values["client_order_id"], order_id)
+        row = {**values, "id": order_id}
+        self._cache(row)
         return order_from_row(row)
+
+    def _record_postgres(self, values: Row, first_event: Row) -> int | None:
+        params = {**values, **{f"e_{k}": v for k, v in first_event.items() if k != "order_id"}}
+        with self._autocommit.connect() as connection:
+            return connection.execute(self._record_statement, params).scalar()
+
+    def _record_sqlite(self, values: Row, first_event: Row) -> int | None:
+        with self._sqlite_lock, self.engine.begin() as connection:
+            active = connection.execute(
+                select(PORTFOLIOS.c.id).where(
+                    PORTFOLIOS.c.id == values["portfolio_id"],
+                    PORTFOLIOS.c.status == "active",
+                )
+            ).first()
+            if active is None:
+                return None
+            # Parameters apart from the statement: its compiled form is cached.
+            order_id = connection.execute(ORDERS.insert(), values).inserted_primary_key[0]
+            connection.execute(EVENTS.insert(), {**first_event, "order_id": order_id})
+            return order_id
+
+    def remember_row(self, row: Row) -> None:
+        """A row read just now (without a lock): a guard for the one-statement path, which
+        touches nothing if the row changed since."""
+        self._cache(row)
+
+    def _cache(self, row: Row) -> None:
+        self._remember(self._rows, row["id"], row)
 
     def count_resend(self, order_id: int) -> Order:
         """A re-send is counted (durably) before it goes out."""
@@ -302,6 +346,7 @@ class OrderWriter:
         return self._changed(row)
 
     def _changed(self, row: Row, fills: list[Fill] | None = None) -> Order:
+        self._cache(row)
         order = order_from_row(row)
         self.watch.touch(row["id"], order, fills)
         return order
@@ -319,6 +364,10 @@ class OrderWriter:
     def apply(self, news: list[BrokerNews]) -> dict[int, Order]:
         """Apply what the broker said, in order, in one transaction. Returns each order as it
         now stands."""
+        if self._postgres and len(news) == 1:
+            applied = self._apply_fast(news[0])
+            if applied is not None:
+                return applied
         now = self.now()
         with self._locked([n.order_id for n in news], durable=False) as (connection, rows, commit):
             fills: dict[int, list[Fill]] = {}
@@ -334,6 +383,7 @@ class OrderWriter:
             if not changed:
                 unchanged = {oid: order_from_row(row) for oid, row in rows.items()}
                 for oid, order in unchanged.items():
+                    self._cache(rows[oid])
                     self.watch.refresh(oid, order)
                 self._remember_views(news)
                 return unchanged
@@ -358,8 +408,57 @@ class OrderWriter:
                 result[oid] = self._changed(row, every_fill)
             else:
                 result[oid] = order_from_row(row)
+                self._cache(row)
                 self.watch.refresh(oid, result[oid])
         return result
+
+    def _apply_fast(self, item: BrokerNews) -> dict[int, Order] | None:
+        """One piece of news for an order this process wrote last, in one statement; None
+        when it does not fit (the locking path then does it)."""
+        cached = self._rows.get(item.order_id)
+        if cached is None:
+            return None
+        event = item.event
+        is_execution = event is not None and event.event in ("fill", "partial_fill")
+        if cached["filled_qty"] > 0 and (
+            is_execution or item.order.filled_qty > cached["filled_qty"]
+        ):
+            return None  # the fills held must be read to add one exactly once
+        row = dict(cached)
+        fills: dict[int, list[Fill]] = {item.order_id: []}
+        new_fills: dict[int, list[Fill]] = {}
+        events: list[Row] = []
+        now = self.now()
+        if not self._apply_news(None, row, item, now, fills, new_fills, events):  # type: ignore[arg-type]
+            return None  # nothing to write: whether that is still so, the locking path reads
+        added = new_fills.get(item.order_id, [])
+        if len(added) > 1 or len(events) != 1:
+            return None
+        params: Row = {
+            "order_id": item.order_id,
+            "expected_updated_at": cached["updated_at"],
+            **{name: row[name] for name in MUTABLE_COLUMNS},
+            **{f"e_{k}": v for k, v in events[0].items() if k != "order_id"},
+            "has_fill": bool(added),
+            "channel": ORDERS_CHANNEL,
+            "payload": f"{self._notify_tag}:{item.order_id}",
+        }
+        fill = _fill_values(added[0]) if added else dict.fromkeys(_FILL_KEYS)
+        params.update({f"f_{k}": v for k, v in fill.items() if k != "order_id"})
+        try:
+            with self._autocommit.connect() as connection:
+                written = connection.execute(self._apply_statement, params).scalar()
+        except IntegrityError:
+            return None  # e.g. an execution recorded meanwhile: the locking path sorts it out
+        except OperationalError as error:
+            log.error("database unavailable: %s", error.__class__.__name__)
+            raise database_unavailable() from None
+        if not written:  # someone else changed the order since: read it under its lock
+            with self._memo_lock:
+                self._rows.pop(item.order_id, None)
+            return None
+        self._remember_views([item])
+        return {item.order_id: self._changed(row, added or None)}
 
     def _remember_views(self, news: list[BrokerNews]) -> None:
         for item in news:
@@ -570,6 +669,9 @@ def _move(row: Row, target: OrderStatus, broker_order: BrokerOrder, now: datetim
         row["error_message"] = None
     if target is OrderStatus.CANCELED:
         row["canceled_at"] = broker_order.canceled_at or now
+
+
+_FILL_KEYS = ("execution_id", "qty", "price", "filled_at", "source", "created_at")
 
 
 def _fill_values(fill: Fill) -> Row:

@@ -67,6 +67,7 @@ def control_router() -> APIRouter:
             "latency_ms": sim.latency_ms,
             "stream_listeners": sim.hub.listening,
             "stream_connections_total": sim.hub.connections_total,
+            "rate_limited_total": sim.rate_limited,
             "faults": [rule.to_json() for rule in sim.faults.rules()],
             "held_requests": len(sim.held),
         }
@@ -85,6 +86,7 @@ def control_router() -> APIRouter:
         sim.limiter.per_minute = sim.rate_limit_per_minute
         sim.faults.clear()
         sim.counters.reset()
+        sim.rate_limited = 0
         sim.limiter.reset()
         sim.hub.clear_faults()
         return {"ok": True}
@@ -253,6 +255,7 @@ def control_router() -> APIRouter:
     @router.delete("/counters")
     def reset_counters(sim: SimDep) -> Any:
         sim.counters.reset()
+        sim.rate_limited = 0
         return {"ok": True}
 
     @router.get("/fills")

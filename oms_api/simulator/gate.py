@@ -41,6 +41,7 @@ async def broker_gate(request: Request) -> None:
         "X-RateLimit-Reset": str(int(reset_at.timestamp())),
     }
     if not allowed:
+        sim.rate_limited += 1
         raise SimAPIError(429, FAULT_STATUS_BODIES[429])
     delay_ms = sim.latency_ms
     status_error: SimAPIError | None = None

@@ -26,6 +26,7 @@ class Simulator:
     api_secret_key: str
     rate_limit_per_minute: int = 200
     latency_ms: int = 0
+    rate_limited: int = 0  # requests answered 429 by the rate limit (not by a fault)
     faults: FaultPlan = field(default_factory=FaultPlan)
     counters: RequestCounters = field(default_factory=RequestCounters)
     hub: StreamHub = field(init=False)
