@@ -447,3 +447,71 @@ def test_unknown_never_becomes_rejected_when_the_resend_is_refused_locally(
         assert "rejected" not in statuses(trade)
         mine = [o for o in broker_orders(oms) if o.client_order_id == trade["client_order_id"]]
         assert len(mine) == 1
+
+
+def test_the_one_statement_write_never_overwrites_a_change_made_by_another_worker(
+    oms: OMS, db_engine: Engine
+) -> None:
+    """The writer remembers the row it wrote; another worker then changes the order. The
+    next write for it must not be based on the stale copy: it is guarded by `updated_at`
+    and falls back to reading the row under its lock."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from oms_api.broker.models import BrokerOrder, TradeEvent
+    from oms_api.orders.writer import BrokerNews
+
+    orders = oms.runtime.orders
+    order = _record_pending(oms)
+    # Another worker records the broker's acknowledgement (its own transaction).
+    with db_engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE orders SET status = 'accepted', broker_order_id = 'b-1', "
+                "broker_status = 'new', updated_at = :now WHERE id = :id"
+            ),
+            {"now": datetime.now(UTC), "id": order.id},
+        )
+    now = datetime.now(UTC)
+    filled = BrokerOrder(
+        id="b-1",
+        client_order_id=order.client_order_id,
+        symbol="AAPL",
+        side="buy",
+        status="filled",
+        order_type="market",
+        time_in_force="day",
+        qty=Decimal("3"),
+        notional=None,
+        filled_qty=Decimal("3"),
+        filled_avg_price=Decimal("190"),
+        limit_price=None,
+        stop_price=None,
+        order_class="simple",
+        extended_hours=False,
+        submitted_at=now,
+        filled_at=now,
+        canceled_at=None,
+        updated_at=now,
+    )
+    fill = TradeEvent("fill", filled, "exec-1", Decimal("190"), Decimal("3"), None, now)
+    orders.writer.apply([BrokerNews(order.id, filled, EventSource.STREAM, fill)])
+
+    trade = detail(oms, order.id)
+    assert trade["status"] == "filled"
+    assert [e["from_status"] for e in trade["events"]][-1] == "accepted"  # read, not assumed
+    assert len(trade["fills"]) == 1
+
+
+def _record_pending(oms: OMS) -> Any:
+    from oms_api.orders.requests import TradeRequest
+
+    orders = oms.runtime.orders
+    portfolio_id = oms.get("/portfolios").json()[0]["id"]
+    request = TradeRequest(portfolio="main", symbol="AAPL", side="buy", qty=Decimal("3"))
+    order = orders.writer.record_new(
+        orders.placement._values(request, "AAPL", "simple", portfolio_id)
+    )
+    assert order is not None
+    return order
