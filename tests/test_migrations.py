@@ -276,3 +276,28 @@ def test_two_concurrent_upgrades_on_postgres_both_succeed(postgres_url: str):
         assert not any(thread.is_alive() for thread in threads), "an upgrade hung"
         assert errors == []
         assert check_up_to_date(url)
+
+
+def test_revision_0002_allows_not_sent_and_downgrading_folds_it_into_rejected(
+    fresh_database_url: str,
+):
+    from sqlalchemy import text
+
+    url = fresh_database_url
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            session.add(Portfolio(name="p"))
+            session.commit()
+            session.add(_order(status="not_sent", portfolio_id=1))
+            session.commit()
+        downgrade(url, "0001")
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT status FROM orders")).scalar() == "rejected"
+            assert "broker_budget" not in set(inspect(engine).get_table_names())
+        engine.dispose()
+        upgrade(url)
+        assert check_up_to_date(url)
+    finally:
+        engine.dispose()

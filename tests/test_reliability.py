@@ -452,6 +452,7 @@ def test_scenario_5_definitive_reject_no_retry_user_told(
     error = response.json()["error"]
     assert error["code"] == code
     assert message in error["message"].lower()
+    assert error["message"].lower().count(message) == 1  # said once, not "x: x"
     trade = error["details"]["trade"]
     assert trade["status"] == "rejected"
     assert trade["error_code"] == code

@@ -624,3 +624,8 @@ def test_new_user_can_trade_at_once_no_portfolio_view_gives_the_exact_command() 
     assert "paused (alpha, beta)" in text
     assert "curl -s -X PATCH https://oms.example.com/api/v1/portfolios/alpha " in text
     assert '-d \'{"status": "active"}\'```' in text
+
+
+def test_an_order_that_never_reached_the_broker_reads_not_sent():
+    assert common.status_text("not_sent") == ":x: not sent"
+    assert common.status_text("rejected") == ":x: rejected"

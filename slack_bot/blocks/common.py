@@ -107,6 +107,7 @@ STATUS_EMOJI = {
     "canceled": ":no_entry_sign:",
     "expired": ":clock3:",
     "rejected": ":x:",
+    "not_sent": ":x:",
     "replaced": ":repeat:",
 }
 
