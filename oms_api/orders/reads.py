@@ -147,16 +147,18 @@ class OrderReads:
         """Our order (its row) for a broker order: by broker id, else by client_order_id (the
         stream often beats the submit reply, so the broker id may not be stored yet)."""
         rows = self._read(
-            lambda c: c.execute(
-                select(ORDERS).where(
-                    or_(
-                        ORDERS.c.broker_order_id == broker_order.id,
-                        ORDERS.c.client_order_id == broker_order.client_order_id,
+            lambda c: (
+                c.execute(
+                    select(ORDERS).where(
+                        or_(
+                            ORDERS.c.broker_order_id == broker_order.id,
+                            ORDERS.c.client_order_id == broker_order.client_order_id,
+                        )
                     )
                 )
+                .mappings()
+                .all()
             )
-            .mappings()
-            .all()
         )
         for row in rows:
             if row["broker_order_id"] == broker_order.id:
