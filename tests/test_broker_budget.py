@@ -25,35 +25,15 @@ from oms_api.broker.budget import (
 from oms_api.broker.gateway import AlpacaGateway
 from oms_api.broker.models import BrokerUnavailable, CancelOutcome, OrderSubmission, Outcome
 from oms_api.db.engine import make_engine
+from tests.test_broker_gateway import FakeTime
+from tests.test_reliability import sim_gateway
 
 POST_ORDERS = "POST /v2/orders"
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 def gateway_for(sim, fake: FakeTime, *, per_minute: int, burst: int) -> AlpacaGateway:
-    return AlpacaGateway(
-        key_id=sim.key_id,
-        secret_key=sim.secret_key,
-        base_url=sim.url,
-        data_url=sim.url,
-        stream_url=sim.stream_url,
-        timeout=2.0,
-        requests_per_minute=per_minute,
-        burst=burst,
-        monotonic=fake.monotonic,
-        sleep=fake.sleep,
+    return sim_gateway(
+        sim, requests_per_minute=per_minute, burst=burst, monotonic=fake.monotonic, sleep=fake.sleep
     )
 
 

@@ -23,7 +23,7 @@ from oms_api.orders.intake import TradeEventIntake
 from oms_api.simulator import SimulatorControl, SimulatorOptions, SimulatorServer
 from tests.conftest import T0
 from tests.oms import OMS, running_oms, wait_for
-from tests.test_reliability import broker_orders, detail, statuses
+from tests.test_reliability import broker_orders, detail, sim_gateway, statuses
 
 POST_ORDERS = "POST /v2/orders"
 GET_ORDER = "GET /v2/orders/{order_id}"
@@ -38,15 +38,7 @@ def own_checks(counters: dict[str, int]) -> int:
 # ------------------------------------------------ 2. /health spends no broker budget
 def test_broker_probe_runs_only_when_nothing_succeeded_for_a_while(sim) -> None:
     clock = SimpleNamespace(now=100.0)
-    gateway = AlpacaGateway(
-        key_id=sim.key_id,
-        secret_key=sim.secret_key,
-        base_url=sim.url,
-        data_url=sim.url,
-        stream_url=sim.stream_url,
-        timeout=2.0,
-        monotonic=lambda: clock.now,
-    )
+    gateway = sim_gateway(sim, monotonic=lambda: clock.now)
     assert gateway.probe_if_quiet(30) is True  # never heard from: asks
     calls = sim.control.counters()["GET /v2/clock"]
     for _ in range(50):  # however often it is asked, a recent answer is enough
@@ -156,14 +148,7 @@ class SlowReplyGateway(AlpacaGateway):
 def test_a_fill_applied_before_the_reply_returns_wakes_the_request_and_the_echo_writes_nothing(
     oms_factory: Any, sim: Any
 ) -> None:
-    gateway = SlowReplyGateway(
-        key_id=sim.key_id,
-        secret_key=sim.secret_key,
-        base_url=sim.url,
-        data_url=sim.url,
-        stream_url=sim.stream_url,
-        timeout=2.0,
-    )
+    gateway = sim_gateway(sim, cls=SlowReplyGateway)
     with oms_factory(gateway=gateway, fill_poll_interval_seconds="1") as oms:
         oms.create_portfolio("main")
         gateway.orders = oms.runtime.orders
@@ -381,16 +366,9 @@ def test_a_fill_for_an_order_held_as_rejected_is_recorded_and_the_status_follows
 def _record_rejected(oms: OMS) -> Any:
     """An order recorded and then concluded `rejected`, as a re-send's 403 leaves it."""
     from oms_api.broker.models import BrokerError
-    from oms_api.orders.requests import TradeRequest
 
-    orders = oms.runtime.orders
-    portfolio_id = oms.get("/portfolios").json()[0]["id"]
-    request = TradeRequest(portfolio="main", symbol="AAPL", side="buy", qty=Decimal("3"))
-    order = orders.writer.record_new(
-        orders.placement._values(request, "AAPL", "simple", portfolio_id)
-    )
-    assert order is not None and order.id is not None
-    return orders.writer.mark_rejected(
+    order = _record_pending(oms)
+    return oms.runtime.orders.writer.mark_rejected(
         order.id,
         "insufficient_buying_power",
         "the broker refused the order: insufficient buying power",
@@ -407,12 +385,8 @@ def test_unknown_never_becomes_rejected_when_the_resend_is_refused_locally(
     order stays `unknown` (never "rejected: nothing was sent"), the client is told not to place
     it again, and when the broker processes the first send after all, its fill is recorded."""
     clock = SimpleNamespace(now=1000.0)
-    gateway = AlpacaGateway(
-        key_id=sim.key_id,
-        secret_key=sim.secret_key,
-        base_url=sim.url,
-        data_url=sim.url,
-        stream_url=sim.stream_url,
+    gateway = sim_gateway(
+        sim,
         timeout=0.3,
         # A budget that has a slot for the submit and one look-up, not for a re-send (its
         # clock never moves here, so nothing refills).
@@ -505,6 +479,7 @@ def test_the_one_statement_write_never_overwrites_a_change_made_by_another_worke
 
 
 def _record_pending(oms: OMS) -> Any:
+    """An order recorded before sending, as a request thread leaves it."""
     from oms_api.orders.requests import TradeRequest
 
     orders = oms.runtime.orders

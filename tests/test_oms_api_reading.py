@@ -60,17 +60,26 @@ def test_trade_list_filters(oms):
     )
 
 
-def test_trade_list_since_and_until(oms):
+def _trades_on_three_days(oms) -> list[dict[str, Any]]:
+    """Three trades, placed at noon UTC on the 1st of January, February and March."""
     trades = [_buy(oms) for _ in range(3)]
-    # Trades placed on three different days.
     days = [datetime(2026, month, 1, 12, tzinfo=UTC) for month in (1, 2, 3)]
     with Session(oms.runtime.engine) as session:
         for trade, day in zip(trades, days, strict=True):
             session.exec(update(Order).where(Order.id == trade["id"]).values(created_at=day))
         session.commit()
+    return trades
+
+
+def _listed_ids(oms, **params: Any) -> list[int]:
+    return _ids(_ok(oms.get("/trades", params=params)))
+
+
+def test_trade_list_since_and_until(oms):
+    trades = _trades_on_three_days(oms)
 
     def ids(**params: Any) -> list[int]:
-        return _ids(_ok(oms.get("/trades", params=params)))
+        return _listed_ids(oms, **params)
 
     assert ids(since="2026-01-15T00:00:00Z") == [trades[2]["id"], trades[1]["id"]]
     assert ids(until="2026-01-15T00:00:00Z") == [trades[0]["id"]]
@@ -80,15 +89,10 @@ def test_trade_list_since_and_until(oms):
 
 
 def test_trade_list_reads_naive_since_and_until_as_utc(oms):
-    trades = [_buy(oms) for _ in range(3)]
-    days = [datetime(2026, month, 1, 12, tzinfo=UTC) for month in (1, 2, 3)]
-    with Session(oms.runtime.engine) as session:
-        for trade, day in zip(trades, days, strict=True):
-            session.exec(update(Order).where(Order.id == trade["id"]).values(created_at=day))
-        session.commit()
+    trades = _trades_on_three_days(oms)
 
     def ids(**params: Any) -> list[int]:
-        return _ids(_ok(oms.get("/trades", params=params)))
+        return _listed_ids(oms, **params)
 
     # No offset, as most clients write it: the same as Z.
     assert ids(since="2026-01-15T00:00:00", until="2026-02-15T00:00:00") == [trades[1]["id"]]
