@@ -19,7 +19,7 @@ from oms_api.api.openapi import error_responses
 from oms_api.api.params import TradeId, UtcTime
 from oms_api.api.schemas import TradeDetail, TradePage, TradeResult
 from oms_api.orders.enums import OrderStatus, Side
-from oms_api.orders.models import FillPublic, OrderEventPublic, TradePublic
+from oms_api.orders.models import OrderEventPublic, TradePublic
 from oms_api.orders.queries import TradeFilter, events_of, list_trades
 from oms_api.orders.requests import StorableText
 from oms_api.orders.service import TradeOutcome
@@ -28,17 +28,18 @@ router = APIRouter(tags=["trades"])
 
 
 def _result(outcome: TradeOutcome, mode: str) -> TradeResult:
-    public = TradePublic.model_validate(
-        {**outcome.order.model_dump(), "portfolio": outcome.portfolio_name}
-    )
+    """The answer, validated once from the order's fields (no intermediate models)."""
     clock = outcome.clock
-    return TradeResult(
-        **public.model_dump(),
-        fills=[FillPublic.model_validate(f.model_dump()) for f in outcome.fills],
-        market_open=clock.is_open if clock else None,
-        next_open=clock.next_open if clock else None,
-        mode=mode,
-        replayed=outcome.replayed,
+    return TradeResult.model_validate(
+        {
+            **outcome.order.model_dump(),
+            "portfolio": outcome.portfolio_name,
+            "fills": [f.model_dump() for f in outcome.fills],
+            "market_open": clock.is_open if clock else None,
+            "next_open": clock.next_open if clock else None,
+            "mode": mode,
+            "replayed": outcome.replayed,
+        }
     )
 
 
