@@ -336,3 +336,30 @@ def test_reads_and_portfolio_changes_answer_503_when_the_database_is_down(oms, d
     for answer in answers:
         assert answer.status_code == 503, answer.text
         assert answer.json()["error"]["code"] == "database_unavailable"
+
+
+def test_open_trades_are_listed_however_old_and_paged_to_the_last(oms):
+    """Working orders placed long ago, behind many newer filled ones: `open=true` finds every
+    one of them, page after page (a client filtering the newest page itself finds none)."""
+    oms.sim.control.set_price("AAPL", "190.00")
+    oms.sim.control.configure(max_step_bps=0)
+    resting = [_buy(oms, order_type="limit", limit_price="150")["id"] for _ in range(12)]
+    filled = [_buy(oms)["id"] for _ in range(15)]
+    assert _ids(_ok(oms.get("/trades", params={"limit": 10}))) == filled[::-1][:10]
+
+    seen: list[int] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"open": "true", "limit": 5}
+        if cursor:
+            params["cursor"] = cursor
+        page = _ok(oms.get("/trades", params=params))
+        seen += _ids(page)
+        assert all(t["status"] == "accepted" for t in page["trades"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == resting[::-1]
+    # Combined with the other filters, and refused when it is not a boolean.
+    assert _ids(_ok(oms.get("/trades", params={"open": "true", "symbol": "MSFT"}))) == []
+    assert _error(oms.get("/trades", params={"open": "sometimes"}), 422)

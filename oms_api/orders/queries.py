@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from oms_api.db.engine import new_session
 from oms_api.errors import ServiceError
-from oms_api.orders.enums import OrderStatus, Side
+from oms_api.orders.enums import TERMINAL_STATUSES, OrderStatus, Side
 from oms_api.orders.models import Order, OrderEvent
 from oms_api.orders.requests import SYMBOL_RULE, normalise_symbol
 from oms_api.portfolios.models import Portfolio, portfolio_key
@@ -30,6 +30,7 @@ class TradeFilter:
     side: Side | None = None
     since: datetime | None = None
     until: datetime | None = None
+    open_only: bool = False  # only trades not final yet (the broker may still act on them)
 
 
 def encode_cursor(order_id: int) -> str:
@@ -71,6 +72,10 @@ def list_trades(
         query = query.where(Order.symbol == symbol)
     if filters.status:
         query = query.where(Order.status == filters.status.value)
+    if filters.open_only:
+        query = query.where(
+            Order.status.notin_([s.value for s in TERMINAL_STATUSES])  # type: ignore[attr-defined]
+        )
     if filters.side:
         query = query.where(Order.side == filters.side.value)
     if filters.since:

@@ -85,6 +85,13 @@ def get_trades(
     portfolio: StorableText | None = None,
     symbol: StorableText | None = None,
     status: OrderStatus | None = None,
+    open: Annotated[
+        bool,
+        Query(
+            description="Only trades that are not final yet (pending_submit, submitted, "
+            "unknown, accepted, partially_filled, pending_cancel), however old."
+        ),
+    ] = False,
     side: Side | None = None,
     since: Annotated[
         UtcTime,
@@ -105,7 +112,7 @@ def get_trades(
         StorableText | None, Query(description="`next_cursor` of the previous page.")
     ] = None,
 ) -> TradePage:
-    filters = TradeFilter(portfolio, symbol, status, side, since, until)
+    filters = TradeFilter(portfolio, symbol, status, side, since, until, open_only=open)
     rows, next_cursor = list_trades(runtime.engine, filters, limit, cursor)
     trades = [
         TradePublic.model_validate({**order.model_dump(), "portfolio": name})
