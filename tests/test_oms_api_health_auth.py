@@ -26,6 +26,7 @@ KNOWN_ROUTES = {
     ("GET", "/api/v1/portfolio/{name}"),
     ("GET", "/api/v1/account"),
     ("GET", "/api/v1/positions"),
+    ("GET", "/api/v1/positions/by-portfolio"),
     ("GET", "/api/v1/quote/{symbol}"),
     ("GET", "/api/v1/market-status"),
 }

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from alpaca.trading.enums import OrderSide, TimeInForce
+from alpaca.trading.requests import MarketOrderRequest
 from sqlalchemy import update
 from sqlmodel import Session
 
@@ -363,3 +365,59 @@ def test_open_trades_are_listed_however_old_and_paged_to_the_last(oms):
     # Combined with the other filters, and refused when it is not a boolean.
     assert _ids(_ok(oms.get("/trades", params={"open": "true", "symbol": "MSFT"}))) == []
     assert _error(oms.get("/trades", params={"open": "sometimes"}), 422)
+
+
+def test_every_portfolios_positions_come_from_one_call_and_one_broker_request(oms):
+    control = oms.sim.control
+    control.configure(max_step_bps=0)
+    for symbol, price in (("AAPL", "100.00"), ("MSFT", "400.00"), ("NVDA", "50.00")):
+        control.set_price(symbol, price)
+    oms.create_portfolio("alpha")
+    oms.create_portfolio("beta")
+    _buy(oms, "AAPL", "2", portfolio="alpha")  # $200
+    _buy(oms, "MSFT", "1", portfolio="alpha")  # $400
+    _buy(oms, "NVDA", "10", portfolio="beta")  # $500
+    _buy(oms, "AAPL", "1", portfolio="beta")  # $100
+    # A trade made outside the OMS (Alpaca's dashboard): the broker holds more MSFT.
+    oms.sim.trading.submit_order(
+        MarketOrderRequest(symbol="MSFT", qty=3, side=OrderSide.BUY, time_in_force=TimeInForce.DAY)
+    )
+    control.set_price("AAPL", "110.00")  # +10 %
+    control.set_price("MSFT", "380.00")  # -5 %
+    control.reset_counters()
+
+    books = _ok(oms.get("/positions/by-portfolio"))
+
+    assert control.counters() == {"GET /v2/positions": 1}  # one broker request, nothing else
+    assert books["broker_positions_available"] is True and books["warnings"] == []
+    by_name = {p["name"]: p for p in books["portfolios"]}
+    assert list(by_name) == ["alpha", "beta", "main"]
+    alpha = by_name["alpha"]
+    assert [p["symbol"] for p in alpha["positions"]] == ["MSFT", "AAPL"]  # $380 before $220
+    msft, aapl = alpha["positions"]
+    assert (msft["qty"], msft["market_value"], msft["unrealized_pl"]) == ("1", "380", "-20")
+    assert Decimal(msft["unrealized_plpc"]) == Decimal("-0.05")
+    assert (aapl["market_value"], aapl["unrealized_pl"], aapl["broker_qty"]) == ("220", "20", "3")
+    assert Decimal(aapl["unrealized_plpc"]) == Decimal("0.1")
+    assert (alpha["market_value"], alpha["unrealized_pl"]) == ("600", "0")
+    assert [p["symbol"] for p in by_name["beta"]["positions"]] == ["NVDA", "AAPL"]
+    assert by_name["main"]["positions"] == []
+    [outside] = books["outside_portfolios"]
+    assert (outside["symbol"], outside["qty"], outside["market_value"]) == ("MSFT", "3", "1140")
+
+
+def test_positions_by_portfolio_still_answer_when_the_broker_cannot_be_asked(oms):
+    oms.create_portfolio("alpha")
+    _buy(oms, "AAPL", "2", portfolio="alpha")
+    oms.sim.control.add_fault("GET /v2/positions", "status", status=503)
+    oms.sim.control.reset_counters()
+
+    books = _ok(oms.get("/positions/by-portfolio"))
+
+    assert oms.sim.control.counters() == {"GET /v2/positions": 1}  # no quote per symbol
+    assert books["broker_positions_available"] is False
+    assert "could not be read" in books["warnings"][0]
+    [aapl] = next(p for p in books["portfolios"] if p["name"] == "alpha")["positions"]
+    assert aapl["qty"] == "2"
+    assert aapl["current_price"] is None and aapl["broker_qty"] is None
+    assert books["outside_portfolios"] == []

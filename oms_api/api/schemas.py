@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from oms_api.orders.models import FillPublic, OrderEventPublic, TradePublic
+from oms_api.orders.models import FillPublic, OrderEventPublic, PublicDecimal, TradePublic
 
 
 class ErrorInfo(BaseModel):
@@ -126,3 +126,58 @@ class HealthView(BaseModel):
     broker_allowed_by_setting: bool
     broker_last_ok_at: datetime | None
     broker_problem: str | None  # the latest failure since the last good answer
+
+
+class BookPositionView(BaseModel):
+    symbol: str
+    qty: PublicDecimal
+    side: str
+    avg_entry_price: PublicDecimal
+    cost_basis: PublicDecimal
+    current_price: PublicDecimal | None
+    market_value: PublicDecimal | None
+    unrealized_pl: PublicDecimal | None
+    unrealized_plpc: PublicDecimal | None = Field(
+        description="Unrealized P&L as a fraction of the cost: 0.021 is +2.1 %"
+    )
+    realized_pl: PublicDecimal
+    broker_qty: PublicDecimal | None = Field(
+        description="What the broker holds in the whole account; null when it could not be asked"
+    )
+
+
+class PortfolioBookView(BaseModel):
+    name: str
+    status: str
+    allocated_capital: PublicDecimal
+    market_value: PublicDecimal
+    cost_basis: PublicDecimal
+    unrealized_pl: PublicDecimal
+    unrealized_plpc: PublicDecimal | None
+    realized_pl: PublicDecimal
+    positions: list[BookPositionView] = Field(
+        description="Largest market value first (unknown values last)"
+    )
+
+
+class OutsidePositionView(BaseModel):
+    symbol: str
+    qty: PublicDecimal
+    side: str
+    avg_entry_price: PublicDecimal
+    cost_basis: PublicDecimal
+    current_price: PublicDecimal | None
+    market_value: PublicDecimal | None
+    unrealized_pl: PublicDecimal | None
+    unrealized_plpc: PublicDecimal | None
+
+
+class PositionsByPortfolioView(BaseModel):
+    portfolios: list[PortfolioBookView] = Field(description="By name")
+    outside_portfolios: list[OutsidePositionView] = Field(
+        description="What the broker holds beyond every portfolio's book (e.g. trades made in "
+        "Alpaca's dashboard), largest market value first"
+    )
+    broker_positions_available: bool
+    warnings: list[str]
+    as_of: datetime

@@ -175,16 +175,25 @@ class PortfolioService:
 
     def holdings(self, portfolio_id: int) -> list[HeldPosition]:
         """Replay the portfolio's fills in time order (average-cost method)."""
+        return self.all_holdings(portfolio_id).get(portfolio_id, [])
+
+    def all_holdings(self, portfolio_id: int | None = None) -> dict[int, list[HeldPosition]]:
+        """Every portfolio's positions (or one's), from its fills, in one query."""
+        query = (
+            select(Order.portfolio_id, Order.symbol, Order.side, Fill.qty, Fill.price)
+            .join(Fill, Fill.order_id == Order.id)  # type: ignore[arg-type]
+            .where(Order.portfolio_id.is_not(None))  # type: ignore[union-attr]
+            .order_by(Fill.filled_at, Fill.id)  # type: ignore[arg-type]
+        )
+        if portfolio_id is not None:
+            query = query.where(Order.portfolio_id == portfolio_id)
         with new_session(self.engine) as session:
-            rows = session.exec(
-                select(Order.symbol, Order.side, Fill.qty, Fill.price)
-                .join(Fill, Fill.order_id == Order.id)  # type: ignore[arg-type]
-                .where(Order.portfolio_id == portfolio_id)
-                .order_by(Fill.filled_at, Fill.id)  # type: ignore[arg-type]
-            ).all()
-        books: dict[str, list[Decimal]] = {}  # symbol -> [qty, cost, realized]
-        for symbol, side, qty, price in rows:
-            book = books.setdefault(symbol, [Decimal(0), Decimal(0), Decimal(0)])
+            rows = session.exec(query).all()
+        books: dict[int, dict[str, list[Decimal]]] = {}  # portfolio -> symbol -> [qty, cost, pl]
+        for owner, symbol, side, qty, price in rows:
+            book = books.setdefault(owner, {}).setdefault(
+                symbol, [Decimal(0), Decimal(0), Decimal(0)]
+            )
             held, cost, realized = book
             if side == "buy":
                 book[0], book[1] = held + qty, cost + qty * price
@@ -194,15 +203,18 @@ class PortfolioService:
                 book[2] = realized + sold * (price - avg)
                 book[0] = held - qty
                 book[1] = cost - sold * avg if held > 0 else Decimal(0)
-        positions = []
-        for symbol, (held, cost, realized) in sorted(books.items()):
-            if held == 0 and realized == 0:
-                continue
-            avg = (cost / held).quantize(Decimal("0.000001")) if held > 0 else Decimal(0)
-            positions.append(
-                HeldPosition(symbol, held, avg, cost.quantize(CENT), realized.quantize(CENT))
-            )
-        return positions
+        result: dict[int, list[HeldPosition]] = {}
+        for owner, symbols in books.items():
+            positions = []
+            for symbol, (held, cost, realized) in sorted(symbols.items()):
+                if held == 0 and realized == 0:
+                    continue
+                avg = (cost / held).quantize(Decimal("0.000001")) if held > 0 else Decimal(0)
+                positions.append(
+                    HeldPosition(symbol, held, avg, cost.quantize(CENT), realized.quantize(CENT))
+                )
+            result[owner] = positions
+        return result
 
 
 def broker_position_map(positions: list[Position]) -> dict[str, Position]:

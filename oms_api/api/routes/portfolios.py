@@ -1,4 +1,5 @@
-"""Portfolios: list, create, update, and one portfolio valued from its fills."""
+"""Portfolios: list, create, update, one portfolio valued from its fills, and every
+portfolio's positions at once."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from oms_api.api.deps import (
 )
 from oms_api.api.openapi import error_responses
 from oms_api.api.params import PortfolioName
-from oms_api.api.schemas import PortfolioView
+from oms_api.api.schemas import PortfolioView, PositionsByPortfolioView
+from oms_api.portfolios.book import value_books
 from oms_api.portfolios.models import PortfolioPublic
 
 router = APIRouter(tags=["portfolios"])
@@ -49,3 +51,19 @@ def portfolio_view(
     name: PortfolioName, portfolios: PortfoliosDep, market: MarketDep
 ) -> PortfolioView:
     return PortfolioView.model_validate(portfolios.value(name, market), from_attributes=True)
+
+
+@router.get(
+    "/positions/by-portfolio",
+    response_model=PositionsByPortfolioView,
+    responses=error_responses(503),
+)
+def positions_by_portfolio(
+    portfolios: PortfoliosDep, market: MarketDep
+) -> PositionsByPortfolioView:
+    """Every portfolio's positions priced from one look at the broker's positions, P&L in
+    dollars and percent, largest first; and what the broker holds beyond the books. When the
+    broker cannot be asked the books are still shown, unpriced, with a warning."""
+    return PositionsByPortfolioView.model_validate(
+        value_books(portfolios, market), from_attributes=True
+    )
