@@ -27,6 +27,7 @@ DECLARED_ERRORS = {
     ("get", "/api/v1/portfolio/{name}"): {404, 422},
     ("get", "/api/v1/account"): {502, 503},
     ("get", "/api/v1/positions"): {502, 503},
+    ("get", "/api/v1/positions/by-portfolio"): {503},
     ("get", "/api/v1/quote/{symbol}"): {400, 422, 502, 503},
     ("get", "/api/v1/market-status"): {502, 503},
 }
