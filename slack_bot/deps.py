@@ -42,6 +42,11 @@ class BotDeps:
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=16, thread_name_prefix="slack-work")
     )
+    # OMS look-ups run side by side while Slack waits for an ack (Review): their own threads,
+    # so they never queue behind the slow work above.
+    lookups: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="slack-ask")
+    )
     seen_tokens: SeenTokens = field(default_factory=SeenTokens)
     # Follow-up of trades still working after the answer: check every `fill_watch_interval`
     # seconds, `fill_watch_checks` times. `sleep` is injectable so tests need no real waiting.

@@ -6,9 +6,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
 
 MISSING = "—"
 PRICE_PLACES_BELOW_DOLLAR = 4
+# US equities trade on New York time: market hours read in ET whatever the reader's zone.
+MARKET_ZONE = ZoneInfo("America/New_York")
+# Between a number and its "%": a space that never breaks the line.
+PERCENT_SPACE = "\u00a0"
+# Slack's date tokens: a day ("today", "Nov 29") and a time, in each reader's own zone and
+# clock format. Seconds where the moment matters (a fill).
+DAY_AND_TIME = "{date_short_pretty} {time}"
+DAY_AND_TIME_SECS = "{date_short_pretty} {time_secs}"
 
 
 def to_decimal(value: object) -> Decimal | None:
@@ -71,15 +80,20 @@ def qty(value: object) -> str:
 
 
 def pct(value: object, *, fraction: bool = True) -> str:
-    """A signed percentage with 2 decimals. `fraction=True` reads 0.05 as 5% (Alpaca's plpc)."""
+    """A signed percentage for people: `+2.9 %`, `-10.0 %`, `+0.04 %` (a second decimal only
+    when one would show a change as zero). `fraction=True` reads 0.05 as 5 % (Alpaca's plpc)."""
     amount = to_decimal(value)
     if amount is None:
         return MISSING
     percent = amount * 100 if fraction else amount
-    digits = f"{abs(percent):,.2f}"
+    digits = f"{abs(percent):,.1f}"
+    if not digits.strip("0.,"):
+        digits = f"{abs(percent):,.2f}"
     nonzero = bool(digits.strip("0.,"))
+    if not nonzero:
+        digits = "0.0"
     sign = ("+" if percent > 0 else "-") if nonzero else ""
-    return f"{sign}{digits}%"
+    return f"{sign}{digits}{PERCENT_SPACE}%"
 
 
 def pnl(value: object, fraction_change: object = None) -> str:
@@ -118,12 +132,34 @@ def parse_time(value: object) -> datetime | None:
 
 
 def when(value: object) -> str:
-    """`Mon 23 Nov 14:30 UTC`."""
+    """`Mon 23 Nov 14:30 UTC`: for plain text (notifications, headers, button labels, option
+    labels, modal titles), where Slack's date formatting does not render."""
     moment = parse_time(value)
     if moment is None:
         return MISSING
     utc = moment.astimezone(UTC)
     return f"{utc:%a} {utc.day} {utc:%b %H:%M} UTC"
+
+
+def slack_time(value: object, tokens: str = DAY_AND_TIME) -> str:
+    """`<!date^1795000000^{date_short_pretty} {time}|Mon 23 Nov 14:30 UTC>`: Slack shows it in
+    each reader's own time zone and clock format; clients that cannot (and notifications)
+    show the UTC fallback. Only for mrkdwn text (messages, section and context blocks, in
+    messages and modals): plain_text shows the token raw, so use `when()` there."""
+    moment = parse_time(value)
+    if moment is None:
+        return MISSING
+    return f"<!date^{int(moment.timestamp())}^{tokens}|{when(moment)}>"
+
+
+def market_time(value: object) -> str:
+    """`Mon 9:30 AM ET`: when the exchange opens or closes, on New York's clock."""
+    moment = parse_time(value)
+    if moment is None:
+        return MISSING
+    local = moment.astimezone(MARKET_ZONE)
+    hour = local.strftime("%I").lstrip("0")
+    return f"{local:%a} {hour}:{local:%M %p} ET"
 
 
 def duration(seconds: int) -> str:

@@ -75,6 +75,8 @@ def _json_default(value: object) -> str:
 
 
 def _query_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, datetime | date):
         return value.isoformat()
     return str(value)
@@ -143,8 +145,9 @@ class OmsClient:
         )
 
     def list_trades(self, **filters: object) -> dict[str, Any]:
-        """GET /trades with portfolio, symbol, status, side, since, until, limit, cursor;
-        None values are left out. Returns {"trades": [...], "next_cursor": str | None}."""
+        """GET /trades with portfolio, symbol, status, open (only trades not final yet),
+        side, since, until, limit (1-200), cursor; None values are left out. Returns
+        {"trades": [...] newest first, "next_cursor": str | None}."""
         params = {key: _query_value(value) for key, value in filters.items() if value is not None}
         return self._request("GET", "/api/v1/trades", params=params)
 
@@ -158,6 +161,11 @@ class OmsClient:
 
     def positions(self) -> list[dict[str, Any]]:
         return self._request("GET", "/api/v1/positions")
+
+    def positions_by_portfolio(self) -> dict[str, Any]:
+        """GET /positions/by-portfolio: every portfolio's positions valued at the broker's
+        prices, and what the broker holds beyond them, in one call (one broker call)."""
+        return self._request("GET", "/api/v1/positions/by-portfolio")
 
     def portfolios(self) -> list[dict[str, Any]]:
         return self._request("GET", "/api/v1/portfolios")

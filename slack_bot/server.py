@@ -21,6 +21,7 @@ from slack_bot.config import BotSettings
 
 if TYPE_CHECKING:
     import uvicorn
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +126,18 @@ def run_http(settings: BotSettings, listener: socket.socket) -> bool:
     return server.started
 
 
-def run_socket_mode(settings: BotSettings) -> None:
+def socket_mode_handler(settings: BotSettings, *, bolt_app: App | None = None) -> SocketModeHandler:
+    """Socket Mode: `apps.connections.open` with the app token, then Slack's websocket, which
+    delivers commands, submissions and clicks and takes their acks. `.connect()` returns once
+    connected; `.start()` also blocks until stopped."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
+    settings.require_mode("socket")
     assert settings.slack_app_token is not None
-    handler = SocketModeHandler(build_app(settings), settings.slack_app_token.get_secret_value())
-    handler.start()
+    return SocketModeHandler(
+        bolt_app or build_app(settings), settings.slack_app_token.get_secret_value()
+    )
+
+
+def run_socket_mode(settings: BotSettings) -> None:
+    socket_mode_handler(settings).start()

@@ -1,12 +1,15 @@
-"""The Slack bot under test, shared by the end-to-end test files: the real bolt app behind its
-HTTP endpoint (signed requests), a local fake of Slack's Web API, a manual wall clock, and the
-OMS either real (on the simulator) or mocked with respx."""
+"""The Slack bot under test, shared by the end-to-end test files: the real bolt app reached the
+way Slack reaches it — over HTTP (signed requests to /slack/events) or over Socket Mode (a real
+websocket from a local fake of Slack's Socket Mode server) — a local fake of Slack's Web API, a
+manual wall clock, and the OMS either real (on the simulator) or mocked with respx."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -18,14 +21,16 @@ from slack_bot.blocks import ids
 from slack_bot.config import BotSettings
 from slack_bot.deps import BotDeps
 from slack_bot.oms_client import OmsClient
-from slack_bot.server import create_http_app
+from slack_bot.server import create_http_app, socket_mode_handler
 from tests.oms import OMS, TOKEN
 from tests.slack_fakes import (
     BotServer,
     FakeSlackAPI,
+    FakeSocketModeServer,
     SlackRequestSigner,
     block_action,
     checkboxes,
+    command_payload,
     form_values,
     radio_buttons,
     static_select,
@@ -33,6 +38,8 @@ from tests.slack_fakes import (
 )
 
 SECRET = "test-signing-secret"
+APP_TOKEN = "xapp-1-test-app-token"
+MODES = ("http", "socket")  # the two ways Slack reaches the bot
 TRADER, ADMIN, STRANGER = "UTRADER1", "UADMIN1", "USTRANGER"
 CHANNEL = "CTRADING1"
 OMS_URL = "http://oms.test"
@@ -51,9 +58,30 @@ class ManualClock:
         self.now += seconds
 
 
+@dataclass
+class Ack:
+    """What Slack got back for a request sent over Socket Mode (the envelope's ack), shaped
+    like the HTTP answer the tests read: status 200 once acked, and the payload as JSON."""
+
+    payload: dict[str, Any] | None
+    status_code: int = 200
+
+    @property
+    def content(self) -> bytes:
+        return json.dumps(self.payload).encode() if self.payload else b""
+
+    def json(self) -> dict[str, Any]:
+        return self.payload or {}
+
+
 class Bot:
+    """The bot in HTTP mode: requests signed with the signing secret, posted to
+    /slack/events; `command`, `submit` and `click` return Slack's view of the answer."""
+
+    mode = "http"
+
     def __init__(
-        self, server: BotServer, slack: FakeSlackAPI, deps: BotDeps, clock: ManualClock
+        self, server: BotServer | None, slack: FakeSlackAPI, deps: BotDeps, clock: ManualClock
     ) -> None:
         self.server, self.slack, self.deps, self.clock = server, slack, deps, clock
         self.signer = SlackRequestSigner(SECRET)
@@ -83,30 +111,109 @@ class Bot:
         )
         return self.server.post_signed(*self.signer.interaction(payload))
 
+    def last_view(self) -> dict:
+        return self.slack.last("views.update").args["view"]
+
+    def click_button(self, button: dict, user: str = TRADER) -> Any:
+        """Press a button element taken from a message the bot sent."""
+        return self.click(button["action_id"], button["value"], user)
+
     def replies(self, name: str) -> list[dict]:
         return [c.args for c in self.slack.calls("response_url") if c.target == name]
 
-    def last_view(self) -> dict:
-        return self.slack.last("views.update").args["view"]
+    def wait_reply(self, name: str, count: int = 1, timeout: float = 10.0) -> dict:
+        """The `count`-th message the bot posted to the response_url `name`."""
+        calls = self.slack.wait_for(
+            "response_url", count, timeout=timeout, where=lambda c: c.target == name
+        )
+        return calls[count - 1].args
+
+
+class SocketBot(Bot):
+    """The bot in Socket Mode: the same payloads delivered as envelopes over the websocket the
+    bot opened (after apps.connections.open with the app token); answers are the acks."""
+
+    mode = "socket"
+
+    def __init__(
+        self,
+        socket: FakeSocketModeServer,
+        slack: FakeSlackAPI,
+        deps: BotDeps,
+        clock: ManualClock,
+    ) -> None:
+        super().__init__(None, slack, deps, clock)
+        self.socket = socket
+
+    def _deliver(self, kind: str, payload: dict[str, Any]) -> Ack:
+        acked = self.socket.wait_for_ack(self.socket.send(kind, payload), timeout=10)
+        return Ack(acked.get("payload"))
+
+    def command(self, command: str, text: str = "", user: str = TRADER) -> Ack:  # type: ignore[override]
+        payload = command_payload(
+            command, text, user, CHANNEL, self.slack.response_url(command.strip("/"))
+        )
+        return self._deliver("slash_commands", payload)
+
+    def submit(
+        self,
+        callback_id: str,
+        values: dict,
+        metadata: str,
+        user: str = TRADER,
+        view_id: str = "VMODAL1",
+    ) -> dict:
+        payload = view_submission(callback_id, values, metadata, user, view_id=view_id)
+        return self._deliver("interactive", payload).json()
+
+    def click(self, action_id: str, value: str, user: str = TRADER) -> Ack:  # type: ignore[override]
+        payload = block_action(
+            action_id, value, user, CHANNEL, None, self.slack.response_url("action")
+        )
+        return self._deliver("interactive", payload)
 
 
 def text_of(payload: Any) -> str:
     return json.dumps(payload, ensure_ascii=False)
 
 
+def buttons(payload: dict[str, Any], action_id: str) -> list[dict[str, Any]]:
+    """The buttons with `action_id` in a message or view (accessories and actions blocks)."""
+    found = []
+    for block in payload.get("blocks") or []:
+        elements = [block.get("accessory") or {}, *(block.get("elements") or [])]
+        found += [e for e in elements if e.get("action_id") == action_id]
+    return found
+
+
+def unpaced(oms: OMS) -> OMS:
+    """The OMS with a broker budget no test reaches, and the simulator's rate limit off (as
+    the benchmarks run them): tests that place hundreds of orders are about the bot, not
+    Alpaca's 200 requests a minute. The simulator is reset for every test."""
+    from oms_api.broker.budget import make_budget
+
+    oms.runtime.gateway.budget = make_budget(oms.runtime.engine, 100_000_000, 1_000_000)
+    oms.sim.control.configure(rate_limit_per_minute=0)
+    return oms
+
+
 @contextmanager
-def running_bot(oms_client: OmsClient, **overrides: Any) -> Iterator[Bot]:
+def running_bot(oms_client: OmsClient, mode: str = "http", **overrides: Any) -> Iterator[Bot]:
+    """The bot as `oms bot` runs it, in `mode` ("http" or "socket")."""
     clock = ManualClock()
     with FakeSlackAPI() as slack:
         values: dict[str, Any] = {
             "slack_bot_token": "xoxb-test",
-            "slack_signing_secret": SECRET,
             "slack_api_url": slack.base_url,
             "oms_url": OMS_URL,
             "oms_api_token": TOKEN,
             "slack_trader_user_ids": [TRADER],
             "slack_admin_user_ids": [ADMIN],
         }
+        if mode == "http":
+            values["slack_signing_secret"] = SECRET
+        else:
+            values["slack_app_token"] = APP_TOKEN
         settings = BotSettings(_env_file=None, **{**values, **overrides})  # type: ignore[call-arg]
         deps = BotDeps(
             settings=settings,
@@ -118,16 +225,58 @@ def running_bot(oms_client: OmsClient, **overrides: Any) -> Iterator[Bot]:
             clock=clock.time,
         )
         bolt = build_app(settings, deps=deps)
-        with BotServer(create_http_app(settings, bolt_app=bolt)) as server:
-            yield Bot(server, slack, deps, clock)
+        if mode == "http":
+            with BotServer(create_http_app(settings, bolt_app=bolt)) as server:
+                yield Bot(server, slack, deps, clock)
+            return
+        with FakeSocketModeServer() as socket:
+            slack.socket_mode_url = socket.url
+            handler = socket_mode_handler(settings, bolt_app=bolt)
+            handler.connect()  # apps.connections.open with the app token, then the websocket
+            try:
+                socket.wait_connected()
+                yield SocketBot(socket, slack, deps, clock)
+            finally:
+                handler.close()
+
+
+@dataclass
+class OmsTraffic(httpx.BaseTransport):
+    """The bot's requests to the OMS, recorded on their way through (`requests`), optionally
+    held by `before(request)` (a test's hook, e.g. to see two requests overlap)."""
+
+    inner: httpx.BaseTransport
+    before: Callable[[httpx.Request], None] | None = None
+    requests: list[httpx.Request] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            self.requests.append(request)
+        if self.before is not None:
+            self.before(request)
+        return self.inner.handle_request(request)
+
+    def paths(self, *, health: bool = False) -> list[str]:
+        """The paths asked for (without /api/v1), in order; /health only when asked."""
+        with self._lock:
+            paths = [r.url.path.removeprefix("/api/v1") for r in self.requests]
+        return [p for p in paths if health or p != "/health"]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.requests.clear()
 
 
 @contextmanager
-def bot_on_real_oms(oms: OMS, **overrides: Any) -> Iterator[Bot]:
-    """The bot talking to the real OMS app (in-process, on the simulator); `bot.oms` is it."""
-    client = OmsClient("http://testserver", TOKEN, transport=oms.client._transport)
-    with running_bot(client, **overrides) as bot:
+def bot_on_real_oms(oms: OMS, mode: str = "http", **overrides: Any) -> Iterator[Bot]:
+    """The bot talking to the real OMS app (in-process, on the simulator); `bot.oms` is it and
+    `bot.oms_traffic` records what the bot asked it."""
+    traffic = OmsTraffic(oms.client._transport)
+    client = OmsClient("http://testserver", TOKEN, transport=traffic)
+    with running_bot(client, mode, **overrides) as bot:
         bot.oms = oms  # type: ignore[attr-defined]
+        bot.oms_traffic = traffic  # type: ignore[attr-defined]
         yield bot
 
 

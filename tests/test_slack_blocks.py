@@ -137,13 +137,35 @@ def test_qty(value: str, expected: str) -> None:
 
 
 def test_pct_pnl_and_time() -> None:
-    assert formatting.pct("0.0523") == "+5.23%"
-    assert formatting.pct("-0.1") == "-10.00%"
-    assert formatting.pnl("12.3", "0.05") == ":chart_with_upwards_trend: +$12.30 (+5.00%)"
+    assert formatting.pct("0.02875") == "+2.9\u00a0%"
+    assert formatting.pct("-0.1") == "-10.0\u00a0%"
+    assert formatting.pct("0.0004") == "+0.04\u00a0%"  # a small change never reads as zero
+    assert formatting.pct("0") == "0.0\u00a0%"
+    assert formatting.pnl("12.3", "0.05") == ":chart_with_upwards_trend: +$12.30 (+5.0\u00a0%)"
     assert formatting.pnl("-12.3") == ":chart_with_downwards_trend: -$12.30"
     assert formatting.when("2025-11-24T14:30:00Z") == "Mon 24 Nov 14:30 UTC"
     assert formatting.when("2025-11-24T09:30:00-05:00") == "Mon 24 Nov 14:30 UTC"
     assert formatting.when("not a time") == "—"
+
+
+def test_times_read_in_each_readers_zone_and_market_hours_in_et() -> None:
+    # 1764081000 is 2025-11-25 14:30 UTC: Slack renders it in the reader's zone, and
+    # clients that cannot (notifications) show the UTC fallback.
+    assert formatting.slack_time("2025-11-25T14:30:00Z") == (
+        "<!date^1764081000^{date_short_pretty} {time}|Tue 25 Nov 14:30 UTC>"
+    )
+    assert formatting.slack_time("2025-11-25T09:30:00-05:00", formatting.DAY_AND_TIME_SECS) == (
+        "<!date^1764081000^{date_short_pretty} {time_secs}|Tue 25 Nov 14:30 UTC>"
+    )
+    assert formatting.slack_time(None) == "—"
+    # New York's clock, daylight saving time included.
+    assert formatting.market_time("2025-11-25T14:30:00Z") == "Tue 9:30 AM ET"
+    assert formatting.market_time("2025-07-01T20:00:00Z") == "Tue 4:00 PM ET"
+    line = common.market_line(OPEN)
+    assert "closes <!date^1764018000^{date_short_pretty} {time}|Mon 24 Nov 21:00 UTC>" in line
+    assert "(Mon 4:00 PM ET)" in line
+    closed = common.market_line(CLOSED)
+    assert "Next open: *<!date^1763994600^" in closed and "(Mon 9:30 AM ET)" in closed
 
 
 def test_floats_are_refused_not_guessed() -> None:
@@ -157,13 +179,30 @@ def test_mode_badges() -> None:
     assert "LIVE — real money" in common.mode_badge("live")
     assert ":rotating_light:" in common.mode_badge("LIVE")
     assert "PAPER" in common.mode_badge("paper")
-    assert "SIMULATOR" in common.mode_badge("simulator")
+    simulator = common.mode_badge("simulator")
+    assert "SIMULATOR" in simulator and "a local simulated broker" in simulator
+    assert "no broker" not in simulator
 
 
 def test_oms_unavailable_messages() -> None:
-    assert "OMS unavailable — nothing was sent" in check_message(common.oms_unavailable_message())
+    trade = check_message(common.oms_unavailable_message())
+    assert "OMS unavailable — nothing was sent. Try again in a minute." in trade
     read = check_message(common.oms_unavailable_message(read_only=True))
-    assert "OMS unavailable — try again in a moment" in read
+    assert "OMS unavailable — try again in a minute." in read
+
+
+@pytest.mark.parametrize(
+    ("tone", "emoji"),
+    [
+        ("success", ":white_check_mark:"),
+        ("working", ":hourglass_flowing_sand:"),
+        ("warning", ":warning:"),
+        ("error", ":x:"),
+    ],
+)
+def test_notices_are_marked_by_their_outcome(tone: str, emoji: str) -> None:
+    [block] = common.notice_blocks("Something happened.", tone)
+    assert block["text"]["text"] == f"{emoji} Something happened."
 
 
 def test_user_text_is_escaped_and_truncated_without_half_entities() -> None:
@@ -175,11 +214,17 @@ def test_user_text_is_escaped_and_truncated_without_half_entities() -> None:
 
 
 def test_page_value_round_trip_and_rejects_junk() -> None:
-    value = common.page_value("positions", 2, "main")
-    assert common.parse_page_value(value) == {"kind": "positions", "page": 2, "arg": "main"}
+    value = common.page_value("positions", 2)
+    assert common.parse_page_value(value) == {"kind": "positions", "page": 2}
     for junk in ("", "[]", '{"kind":"x","page":-1}', '{"kind":"x","page":true}'):
         with pytest.raises(ValueError):
             common.parse_page_value(junk)
+
+
+def test_who_placed_an_order() -> None:
+    assert common.placed_by({"requested_by": "U123ABC"}) == "<@U123ABC>"
+    assert common.placed_by({"requested_by": "risk-script <x>"}) == "risk-script &lt;x&gt;"
+    assert common.placed_by({"requested_by": None, "external": True}) == "outside the OMS"
 
 
 # ---------------------------------------------------------------- trade modal
@@ -337,18 +382,59 @@ def test_sell_confirm() -> None:
 
 
 def test_trade_result_message() -> None:
-    text = check_message(results.trade_result_message(trade(), "U123", "paper"))
+    filled = trade(filled_at="2025-11-24T14:30:06Z")
+    text = check_message(results.trade_result_message(filled, "U123", "paper"))
     for expected in (
         "#42",
         "oms-42-abc",
         "b-9f1",
         ":white_check_mark: filled",
         "10 @ $189.12",
+        "*Value*\\n$1,891.23",  # 10 x 189.1234, what the desk's books record
+        "*Filled at*\\n<!date^1763994606^{date_short_pretty} {time_secs}|Mon 24 Nov 14:30 UTC>",
         "<@U123>",
         "PAPER",
         "Market open",
     ):
         assert expected in text
+    # Without the trade's own time, the latest fill's; nothing filled says so.
+    fills = [{"filled_at": "2025-11-24T14:30:01Z"}, {"filled_at": "2025-11-24T14:31:00Z"}]
+    text = check_message(results.trade_result_message(trade(fills=fills), "U1", "paper"))
+    assert "<!date^1763994660^" in text
+    pending = trade(status="accepted", filled_qty="0", filled_avg_price=None)
+    text = check_message(results.trade_result_message(pending, "U1", "paper"))
+    assert "nothing filled yet" in text and "not filled yet" in text
+
+
+def test_a_trade_result_never_shows_the_oms_internal_error_text() -> None:
+    unsent = trade(
+        status="not_sent",
+        filled_qty="0",
+        error_message="broker unavailable — nothing was sent (ConnectError: [Errno 111])",
+    )
+    text = check_message(results.trade_result_message(unsent, "U1", "paper"))
+    assert "never reached the broker" in text and "Errno" not in text
+    rejected = trade(status="rejected", filled_qty="0", error_message="insufficient buying power")
+    assert "insufficient buying power" in check_message(
+        results.trade_result_message(rejected, "U1", "paper")
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "tone", "words"),
+    [
+        ({}, "success", "Buy 10 AAPL at market: filled 10 @ $189.12 ($1,891.23). Order #42."),
+        ({"status": "accepted", "filled_qty": "0"}, "working", "accepted — working at the broker"),
+        ({"status": "rejected", "filled_qty": "0"}, "error", "Buy 10 AAPL at market: rejected."),
+        ({"status": "unknown", "filled_qty": "0"}, "warning", "Do not place it again"),
+        ({"status": "canceled", "filled_qty": "0"}, "info", "canceled. Order #42."),
+    ],
+)
+def test_the_modal_notice_after_placing_matches_the_outcome(
+    changes: dict[str, Any], tone: str, words: str
+) -> None:
+    got_tone, sentence = results.placement_notice(trade(**changes))
+    assert got_tone == tone and words in sentence
 
 
 def test_trade_result_pending_closed_market_and_long_reason() -> None:
@@ -379,51 +465,106 @@ def test_trade_error_message() -> None:
     check_message(results.trade_error_message("x" * 5000))
 
 
-def _position(i: int) -> dict[str, Any]:
-    return {
+def _position(i: int, value: str = "1100", **changes: Any) -> dict[str, Any]:
+    base = {
         "symbol": f"SYM{i}",
         "qty": "10",
         "side": "long",
         "avg_entry_price": "100",
         "current_price": "110",
-        "market_value": "1100",
+        "market_value": value,
         "cost_basis": "1000",
         "unrealized_pl": "100",
         "unrealized_plpc": "0.1",
-        "portfolio": "main",
+        "realized_pl": "0",
+        "broker_qty": "10",
     }
+    base.update(changes)
+    return base
 
 
-def test_positions_message_shows_values_and_sell_buttons() -> None:
-    msg = positions.positions_message([_position(1)], "paper")
+def _book(portfolios: dict[str, list[dict[str, Any]]], outside: Any = (), **changes: Any):
+    book = {
+        "portfolios": [
+            {
+                "name": name,
+                "status": "active",
+                "allocated_capital": "10000",
+                "market_value": "0",
+                "cost_basis": "0",
+                "unrealized_pl": "0",
+                "unrealized_plpc": None,
+                "realized_pl": "12.5",
+                "positions": positions,
+            }
+            for name, positions in portfolios.items()
+        ],
+        "outside_portfolios": list(outside),
+        "broker_positions_available": True,
+        "warnings": [],
+        "as_of": "2025-11-24T15:00:00Z",
+    }
+    book.update(changes)
+    return book
+
+
+def test_positions_message_shows_values_pnl_and_sell_buttons() -> None:
+    msg = positions.positions_message(_book({"main": [_position(1)]}), "paper")
     text = check_message(msg)
-    assert "*SYM1*" in text and "10 sh" in text and "$100.00" in text and "$110.00" in text
-    assert "$1,100.00" in text and "+$100.00 (+10.00%)" in text
-    button = msg["blocks"][3]["accessory"]
+    assert "*SYM1* — 10 sh @ avg $100.00 · price $110.00" in text
+    assert "Value $1,100.00 · unrealized :chart_with_upwards_trend: +$100.00 (+10.0\u00a0%)" in text
+    assert "*main* · value $1,100.00 · unrealized" in text and "realized +$12.50" in text
+    [button] = [b["accessory"] for b in msg["blocks"] if "accessory" in b]
     assert button["action_id"] == ids.POSITION_SELL
     assert json.loads(button["value"]) == {"symbol": "SYM1", "qty": "10", "portfolio": "main"}
 
 
-def test_positions_message_paginates_100_positions() -> None:
-    many = [_position(i) for i in range(100)]
-    first = positions.positions_message(many, "paper")
+def test_positions_are_grouped_by_portfolio_largest_first_then_outside() -> None:
+    book = _book(
+        {
+            "alpha": [_position(1, "500"), _position(2, "-9000", side="short", qty="-10")],
+            "beta": [_position(3, None, current_price=None, unrealized_pl=None), _position(4)],
+        },
+        outside=[_position(5, "50"), _position(6, "7000")],
+    )
+    msg = positions.positions_message(book, "paper")
+    text = check_message(msg)
+    order = [text.index(f"*SYM{i}*") for i in (2, 1, 4, 3, 6, 5)]
+    assert order == sorted(order)  # by absolute value, unknown last, outside group at the end
+    assert text.index("*alpha*") < text.index("*beta*") < text.index("*Outside every portfolio*")
+    assert "1 without a price" in text and "price unknown" in text
+    sells = [json.loads(b["accessory"]["value"]) for b in msg["blocks"] if "accessory" in b]
+    # No Sell on a short (bought back) nor on what no portfolio owns.
+    assert [(v["symbol"], v["portfolio"]) for v in sells] == [
+        ("SYM1", "alpha"),
+        ("SYM4", "beta"),
+        ("SYM3", "beta"),
+    ]
+
+
+def test_positions_message_paginates_and_carries_only_the_page() -> None:
+    book = _book(
+        {"a": [_position(i) for i in range(50)], "b": [_position(i) for i in range(50, 60)]}
+    )
+    first = positions.positions_message(book, "paper")
     text = check_message(first)
-    assert "Page 1 of 7" in text and "SYM0" in text and "SYM15" not in text
+    assert "Page 1 of 4" in text and "Positions (60)" in text
     actions = first["blocks"][-1]["elements"]
     assert [a["action_id"] for a in actions] == [ids.PAGE_NEXT]
-    assert common.parse_page_value(actions[0]["value"])["page"] == 1
-    last = positions.positions_message(many, "paper", page=6)
+    assert common.parse_page_value(actions[0]["value"]) == {"kind": "positions", "page": 1}
+    last = positions.positions_message(book, "paper", page=3)
     text = check_message(last)
-    assert "SYM99" in text and "Page 7 of 7" in text
+    assert "Page 4 of 4" in text and "*a* (continued)" in text and "*b* ·" in text
     assert [a["action_id"] for a in last["blocks"][-1]["elements"]] == [ids.PAGE_PREV]
 
 
-def test_positions_empty_and_short() -> None:
-    assert "No open positions" in check_message(positions.positions_message([], "paper"))
-    short = {**_position(1), "qty": "-5", "side": "short"}
-    msg = positions.positions_message([short], "paper")
-    assert "(short)" in check_message(msg)
-    assert "accessory" not in msg["blocks"][3]
+def test_positions_without_prices_say_so_and_empty() -> None:
+    unpriced = _position(1, None, current_price=None, unrealized_pl=None, unrealized_plpc=None)
+    book = _book({"main": [unpriced]}, broker_positions_available=False, warnings=["internal"])
+    text = check_message(positions.positions_message(book, "paper"))
+    assert "Prices are unavailable" in text and "value unknown" in text
+    assert "internal" not in text  # the OMS's warnings go to the log
+    assert "No open positions" in check_message(positions.positions_message(_book({}), "paper"))
 
 
 def test_account_message() -> None:
@@ -450,9 +591,9 @@ def test_orders_message_cancel_only_on_working_orders() -> None:
         trade(id=4, status="pending_cancel"),
         trade(id=5, status="canceled"),
     ]
-    msg = orders.orders_message(trades, "Recent orders")
+    msg = orders.orders_message(trades, orders.OrdersPage())
     text = check_message(msg)
-    assert "Recent orders" in text and "filled 4 @ $189.12" in text
+    assert "Recent orders" in text and "filled 4 @ $189.12 = $756.49" in text
     buttons = {
         block["accessory"]["value"]: block["accessory"]
         for block in msg["blocks"]
@@ -464,24 +605,58 @@ def test_orders_message_cancel_only_on_working_orders() -> None:
     assert "Cancel order #1" in buttons["1"]["confirm"]["text"]["text"]
 
 
-def test_orders_message_pagination_and_cursor() -> None:
-    many = [trade(id=i, status="accepted", reason=LONG_REASON) for i in range(40)]
-    first = orders.orders_message(many, "Open orders", next_cursor="cur-1")
+def test_an_order_line_says_which_portfolio_and_who_placed_it() -> None:
+    mine = trade(portfolio="growth", requested_by="U123ABC")
+    text = check_message(orders.orders_message([mine], orders.OrdersPage()))
+    assert "_growth_ · by <@U123ABC> · filled 10 @ $189.12 = $1,891.23" in text
+    assert "<!date^1763994605^{date_short_pretty} {time}|Mon 24 Nov 14:30 UTC>" in text
+
+
+def test_orders_pages_carry_the_oms_cursor_forward_and_back() -> None:
+    page0 = orders.OrdersPage(open_only=True, symbol="AAPL")
+    first = orders.orders_message([trade(id=i) for i in range(15)], page0, next_cursor="c1")
     check_message(first)
-    next_value = first["blocks"][-1]["elements"][-1]["value"]
-    assert common.parse_page_value(next_value) == {"kind": "orders", "page": 1, "arg": None}
-    last = orders.orders_message(many, "Open orders", page=2, next_cursor="cur-1")
-    check_message(last)
-    next_value = last["blocks"][-1]["elements"][-1]["value"]
-    assert common.parse_page_value(next_value) == {"kind": "orders", "page": 0, "arg": "cur-1"}
-    assert "No orders found" in check_message(orders.orders_message([], "Open orders"))
+    [following] = first["blocks"][-1]["elements"]
+    page1 = orders.OrdersPage.from_value(following["value"])
+    assert page1 == orders.OrdersPage(True, "AAPL", 1, "c1", (None,))
+    assert page1.oms_filters() == {"cursor": "c1", "open": True, "symbol": "AAPL"}
+    second = orders.orders_message([trade(id=i) for i in range(15)], page1, next_cursor="c2")
+    text = check_message(second)
+    assert "Page 2 · orders 16 to 30" in text and "Open AAPL orders" in text
+    back, forward = second["blocks"][-1]["elements"]
+    assert orders.OrdersPage.from_value(back["value"]) == page0
+    assert orders.OrdersPage.from_value(forward["value"]).back == (None, "c1")
+    last = orders.orders_message([trade(id=1)], orders.OrdersPage.from_value(forward["value"]))
+    assert [b["action_id"] for b in last["blocks"][-1]["elements"]] == [ids.PAGE_PREV]
+    assert "No working orders" in check_message(orders.orders_message([], page0))
+
+
+def test_orders_page_values_stay_within_slacks_limit_however_deep() -> None:
+    where = orders.OrdersPage(cursor=None)
+    for i in range(400):
+        where = orders.OrdersPage.from_value(where.following(f"cursor-{i:06d}").to_value())
+    value = where.following("next").to_value()
+    assert len(value) <= common.BUTTON_VALUE_LIMIT
+    assert where.page == 400 and 0 < len(where.back) < 400
+    # Back as far as the value remembers, then to the newest page.
+    for _ in range(len(where.back)):
+        where = where.previous()
+    assert where.previous() == orders.OrdersPage()
+    for junk in (
+        "",
+        "{}",
+        '{"kind":"orders","page":1,"open":false,"symbol":null,"cursor":null,"back":[null,null]}',
+    ):
+        with pytest.raises(ValueError):
+            orders.OrdersPage.from_value(junk)
 
 
 def test_quote_and_market_messages() -> None:
     text = check_message(market.quote_message(QUOTE, CLOSED))
     assert "*AAPL* latest price *$189.12*" in text and "Market closed" in text
     text = check_message(market.market_message(CLOSED))
-    assert "Next open: Mon 24 Nov 14:30 UTC" in text
+    assert "Next open: <!date^1763994600^{date_short_pretty} {time}|Mon 24 Nov 14:30 UTC>" in text
+    assert "(Mon 9:30 AM ET)" in text and "(Mon 4:00 PM ET)" in text
     assert "Market open" in check_message(market.market_message(OPEN))
 
 
@@ -490,24 +665,6 @@ def test_help_lists_every_command() -> None:
     for command in ("/trade", "/sell", "/positions", "/account", "/orders", "/quote", "/market"):
         assert command in text
     assert "/trade AAPL buy 10" in text
-
-
-def test_orders_pages_keep_the_filter_the_user_asked_for() -> None:
-    from slack_bot.blocks.common import parse_page_value
-    from slack_bot.blocks.orders import orders_message
-
-    trades = [trade(id=i, status="accepted") for i in range(1, 41)]
-    first = orders_message(trades, "Open orders", arg="open")
-    buttons = [
-        element
-        for block in first["blocks"]
-        if block["type"] == "actions"
-        for element in block["elements"]
-        if element.get("action_id") == "page_next"
-    ]
-    assert len(buttons) == 1
-    wanted = parse_page_value(buttons[0]["value"])
-    assert wanted["page"] == 1 and wanted["arg"] == "open"
 
 
 # ----------------------------------------------------------------------------- expiry, first run

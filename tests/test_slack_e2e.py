@@ -214,8 +214,7 @@ def test_cancel_button_cancels_a_working_order(real_bot: Bot) -> None:
 
 # ----------------------------------------------------------------------------- OMS mocked
 def test_oms_down_reads_say_unavailable(mocked_bot: Bot, mocked_oms: respx.MockRouter) -> None:
-    mocked_oms.get("/positions").mock(side_effect=httpx.ConnectError("refused"))
-    mocked_oms.get("/portfolios").mock(side_effect=httpx.ConnectError("refused"))
+    mocked_oms.get("/positions/by-portfolio").mock(side_effect=httpx.ConnectError("refused"))
     mocked_bot.command("/positions")
     mocked_bot.slack.wait_for("response_url")
     assert "OMS unavailable" in text_of(mocked_bot.replies("positions"))

@@ -14,7 +14,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from slack_bot import formatting
+from slack_bot import formatting, wording
 from slack_bot.blocks import ids
 
 MESSAGE_BLOCK_LIMIT = 50  # Slack refuses longer messages; slack_sdk does not check it
@@ -79,8 +79,15 @@ def mode_badge(mode: str | None) -> str:
     if normalized == "paper":
         return ":page_facing_up: *PAPER* (Alpaca paper trading)"
     if normalized == "simulator":
-        return ":test_tube: *SIMULATOR* (no broker)"
+        return ":test_tube: *SIMULATOR* (a local simulated broker — no real orders)"
     return f":grey_question: *{user_text(normalized.upper() or 'UNKNOWN MODE', 40)}*"
+
+
+def market_moment(value: object) -> str:
+    """A market open or close: in the reader's own zone, and on the exchange's clock (ET)."""
+    if formatting.parse_time(value) is None:
+        return formatting.MISSING
+    return f"{formatting.slack_time(value)} ({formatting.market_time(value)})"
 
 
 def market_line(market: dict[str, Any] | None) -> str:
@@ -89,10 +96,10 @@ def market_line(market: dict[str, Any] | None) -> str:
         return ":grey_question: Market status unknown"
     if market.get("is_open"):
         closes = market.get("next_close")
-        suffix = f" — closes {formatting.when(closes)}" if closes else ""
+        suffix = f" — closes {market_moment(closes)}" if closes else ""
         return f":large_green_circle: Market open{suffix}"
     next_open = market.get("next_open")
-    suffix = f" Next open: *{formatting.when(next_open)}*." if next_open else ""
+    suffix = f" Next open: *{market_moment(next_open)}*." if next_open else ""
     return f":warning: *Market closed* — orders wait for the next session.{suffix}"
 
 
@@ -149,9 +156,25 @@ def order_summary(
     return f"{verb} {what} {how}"
 
 
+# How a notice reads at a glance: a success must never look like a failure.
+TONE_EMOJI = {
+    "success": ":white_check_mark:",
+    "working": ":hourglass_flowing_sand:",
+    "info": ":information_source:",
+    "warning": ":warning:",
+    "error": ":x:",
+}
+
+
+def notice_blocks(message_text: str, tone: str = "error") -> list[dict[str, Any]]:
+    """One clear sentence, marked by its outcome (`TONE_EMOJI`)."""
+    emoji = TONE_EMOJI.get(tone, TONE_EMOJI["error"])
+    return [section(f"{emoji} {user_text(message_text, SECTION_TEXT_LIMIT - 40)}").to_dict()]
+
+
 def error_blocks(message_text: str) -> list[dict[str, Any]]:
     """One clear sentence with a warning sign."""
-    return [section(f":x: {user_text(message_text, SECTION_TEXT_LIMIT - 10)}").to_dict()]
+    return notice_blocks(message_text, "error")
 
 
 def error_message(message_text: str) -> dict[str, Any]:
@@ -160,21 +183,19 @@ def error_message(message_text: str) -> dict[str, Any]:
 
 def oms_unavailable_message(read_only: bool = False) -> dict[str, Any]:
     """The OMS could not be reached. For trades: nothing was sent (no blind retries)."""
-    text = (
-        "OMS unavailable — try again in a moment"
-        if read_only
-        else "OMS unavailable — nothing was sent"
-    )
-    return error_message(text)
+    return error_message(wording.OMS_DOWN_READ if read_only else wording.OMS_DOWN_TRADE)
 
 
-def page_value(kind: str, page: int, arg: str | None = None) -> str:
-    """The value of page_next/page_prev buttons: what to show and which page."""
-    return json.dumps({"kind": kind, "page": page, "arg": arg}, separators=(",", ":"))
+BUTTON_VALUE_LIMIT = 2000  # Slack refuses a longer button value
+
+
+def page_value(kind: str, page: int) -> str:
+    """The value of a page button of a list fetched whole each time (`/positions`)."""
+    return json.dumps({"kind": kind, "page": page}, separators=(",", ":"))
 
 
 def parse_page_value(value: str) -> dict[str, Any]:
-    """The inverse of `page_value`; ValueError when it is not one of ours."""
+    """The inverse of `page_value` (extra keys are kept); ValueError when it is not one."""
     try:
         data = json.loads(value)
     except (TypeError, json.JSONDecodeError) as exc:
@@ -185,35 +206,39 @@ def parse_page_value(value: str) -> dict[str, Any]:
         or not isinstance(data.get("page"), int)
         or isinstance(data.get("page"), bool)
         or data["page"] < 0
-        or not (data.get("arg") is None or isinstance(data.get("arg"), str))
     ):
         raise ValueError("not a page button value")
-    return {"kind": data["kind"], "page": data["page"], "arg": data.get("arg")}
+    return data
 
 
 def pagination_block(
     kind: str,
-    page: int,
-    has_prev: bool,
-    has_next: bool,
-    arg: str | None = None,
-    next_arg: str | None = None,
+    previous: str | None,
+    following: str | None,
+    previous_label: str = "◀ Previous",
 ) -> ActionsBlock | None:
-    """Previous/Next buttons, or None when everything fits on one page."""
+    """Previous/Next buttons carrying the given values, or None when there is neither."""
     buttons = []
-    if has_prev:
-        buttons.append(
-            ButtonElement(
-                text="◀ Previous",
-                action_id=ids.PAGE_PREV,
-                value=page_value(kind, page - 1, arg),
-            )
-        )
-    if has_next:
-        value = (
-            page_value(kind, page + 1, arg) if next_arg is None else page_value(kind, 0, next_arg)
-        )
-        buttons.append(ButtonElement(text="Next ▶", action_id=ids.PAGE_NEXT, value=value))
+    if previous is not None:
+        buttons.append(ButtonElement(text=previous_label, action_id=ids.PAGE_PREV, value=previous))
+    if following is not None:
+        buttons.append(ButtonElement(text="Next ▶", action_id=ids.PAGE_NEXT, value=following))
     if not buttons:
         return None
     return ActionsBlock(block_id=f"pages_{kind}", elements=buttons)
+
+
+_SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+
+
+def placed_by(trade: dict[str, Any]) -> str:
+    """Who placed a trade: a Slack mention for a Slack user, else the OMS's name for the
+    client; orders found at the broker were placed outside the OMS."""
+    who = trade.get("requested_by")
+    if isinstance(who, str) and _SLACK_USER_ID.match(who):
+        return f"<@{who}>"
+    if isinstance(who, str) and who.strip():
+        return user_text(who.strip(), 60)
+    if trade.get("external"):
+        return "outside the OMS"
+    return "unknown"

@@ -11,9 +11,13 @@ from slack_bot.blocks.common import context, message, section
 COMMANDS = (
     ("/trade [SYMBOL] [buy|sell] [QTY]", "Open the order form, prefilled.", "/trade AAPL buy 10"),
     ("/sell [SYMBOL]", "Sell all or part of a position.", "/sell AAPL"),
-    ("/positions", "Open positions with P&L, and a Sell button each.", "/positions"),
+    ("/positions", "Positions by portfolio with P&L, and a Sell button each.", "/positions"),
     ("/account", "Equity, cash and buying power.", "/account"),
-    ("/orders [open|SYMBOL]", "Recent orders; cancel working ones.", "/orders open"),
+    (
+        "/orders [open] [SYMBOL]",
+        "Orders, newest first, page by page (open: working ones only); cancel working ones.",
+        "/orders open",
+    ),
     ("/quote SYMBOL", "Latest price and whether the market is open.", "/quote MSFT"),
     ("/market", "Is the market open? Next open and close.", "/market"),
     ("/oms help", "This message.", "/oms help"),

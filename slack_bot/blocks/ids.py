@@ -13,7 +13,8 @@ NO_PORTFOLIO = "no_portfolio"
 # Button action ids.
 POSITION_SELL = "position_sell"  # value: JSON {"symbol", "qty", "portfolio" | null}
 ORDER_CANCEL = "order_cancel"  # value: str(trade id)
-PAGE_NEXT = "page_next"  # value: JSON {"kind", "page", "arg"}
+# value: JSON {"kind", "page"}; /orders adds its filter and OMS cursors (blocks.orders.OrdersPage)
+PAGE_NEXT = "page_next"
 PAGE_PREV = "page_prev"
 
 # Form fields: block_id == action_id.

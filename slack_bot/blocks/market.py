@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bot import formatting
-from slack_bot.blocks.common import context, market_line, message, section
+from slack_bot.blocks.common import context, market_line, market_moment, message, section
 from slack_bot.blocks.trade_modal import quote_line
 
 
@@ -21,11 +21,12 @@ def market_message(market: dict[str, Any]) -> dict[str, Any]:
     """Open or closed, with the next open and close."""
     lines = [market_line(market)]
     if market.get("next_open"):
-        lines.append(f"Next open: {formatting.when(market.get('next_open'))}")
+        lines.append(f"Next open: {market_moment(market.get('next_open'))}")
     if market.get("next_close"):
-        lines.append(f"Next close: {formatting.when(market.get('next_close'))}")
+        lines.append(f"Next close: {market_moment(market.get('next_close'))}")
     blocks = [section("\n".join(lines))]
     if market.get("timestamp"):
-        blocks.append(context(f"As of {formatting.when(market.get('timestamp'))}"))
+        stamp = formatting.slack_time(market.get("timestamp"), formatting.DAY_AND_TIME_SECS)
+        blocks.append(context(f"As of {stamp}"))
     text = "Market open" if market.get("is_open") else "Market closed"
     return message(text, blocks)

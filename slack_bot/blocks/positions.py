@@ -1,4 +1,5 @@
-"""The /positions message: one line per position, with a Sell button on long ones."""
+"""The /positions message: positions grouped by portfolio, then what the broker holds beyond
+every portfolio; largest market value first, P&L in dollars and percent, Sell on each."""
 
 from __future__ import annotations
 
@@ -13,77 +14,163 @@ from slack_bot.blocks.common import (
     context,
     message,
     mode_badge,
+    page_value,
     pagination_block,
     section,
     user_text,
 )
 from slack_bot.forms import position_option_value
 
-POSITIONS_PER_PAGE = 15  # one block each, plus header/context/pagination: far below 50
+# Each position is one block, each portfolio on the page one more: at most 15 + 15 + 5 < 50.
+POSITIONS_PER_PAGE = 15
+OUTSIDE_TITLE = "Outside every portfolio"
+OUTSIDE_NOTE = (
+    "Held at the broker beyond every portfolio's book (e.g. orders placed in Alpaca's "
+    "dashboard). No portfolio owns them, so they have no Sell button."
+)
+NO_PRICES_NOTE = (
+    ":warning: Prices are unavailable: the broker could not be asked just now. Quantities and "
+    "costs are the OMS's own records; run /positions again in a minute for prices and P&L."
+)
+
+
+def _value_key(position: dict[str, Any]) -> tuple[int, Decimal]:
+    value = formatting.to_decimal(position.get("market_value"))
+    return (1, Decimal(0)) if value is None else (0, -abs(value))
+
+
+def by_market_value(positions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Largest absolute market value first; positions without a price last (order kept)."""
+    return sorted(positions, key=_value_key)
+
+
+def _held(position: dict[str, Any]) -> bool:
+    return bool(formatting.to_decimal(position.get("qty")))
+
+
+def book_rows(book: dict[str, Any]) -> list[tuple[dict[str, Any] | None, dict[str, Any]]]:
+    """(portfolio, position) for every open position; portfolio None for the broker's
+    positions outside every portfolio, which come last."""
+    rows: list[tuple[dict[str, Any] | None, dict[str, Any]]] = []
+    for portfolio in book.get("portfolios") or []:
+        held = [p for p in portfolio.get("positions") or [] if _held(p)]
+        rows.extend((portfolio, position) for position in by_market_value(held))
+    outside = [p for p in book.get("outside_portfolios") or [] if _held(p)]
+    rows.extend((None, position) for position in by_market_value(outside))
+    return rows
+
+
+def _sum(positions: list[dict[str, Any]], key: str) -> Decimal:
+    values = (formatting.to_decimal(p.get(key)) for p in positions)
+    return sum((v for v in values if v is not None), start=Decimal(0))
+
+
+def valuation(positions: list[dict[str, Any]]) -> str:
+    """`value $1,234.50 · unrealized +$34.50 (+2.9 %)` over the positions with a price, and
+    how many have none (the broker does not hold them, or could not be asked)."""
+    priced = [p for p in positions if formatting.to_decimal(p.get("market_value")) is not None]
+    if not priced:
+        return "value unknown (no prices)"
+    pl = _sum(priced, "unrealized_pl")
+    cost = _sum(priced, "cost_basis")
+    fraction = pl / abs(cost) if cost else None
+    text = (
+        f"value {formatting.money(_sum(priced, 'market_value'))}"
+        f" · unrealized {formatting.pnl(pl, fraction)}"
+    )
+    missing = len(positions) - len(priced)
+    return text + (f" · {missing} without a price" if missing else "")
+
+
+def _group_text(
+    portfolio: dict[str, Any] | None, positions: list[dict[str, Any]], continued: bool
+) -> str:
+    more = " (continued)" if continued else ""
+    if portfolio is None:
+        return f"*{OUTSIDE_TITLE}*{more} · {valuation(positions)}\n_{OUTSIDE_NOTE}_"
+    name = user_text(str(portfolio.get("name") or "?"), 60)
+    status = portfolio.get("status")
+    paused = f" ({user_text(str(status), 20)})" if status and status != "active" else ""
+    realized = formatting.signed_money(portfolio.get("realized_pl"))
+    return f"*{name}*{paused}{more} · {valuation(positions)} · realized {realized}"
 
 
 def _position_text(position: dict[str, Any]) -> str:
     symbol = user_text(str(position.get("symbol") or "?"), 21)
-    portfolio = position.get("portfolio")
-    where = f" · _{user_text(str(portfolio), 60)}_" if portfolio else ""
     short = " (short)" if position.get("side") == "short" else ""
+    price = formatting.to_decimal(position.get("current_price"))
+    price_text = formatting.money(price) if price is not None else "unknown"
+    realized = formatting.to_decimal(position.get("realized_pl"))
+    realized_text = f" · realized {formatting.signed_money(realized)}" if realized else ""
     return (
-        f"*{symbol}*{where}{short} — {formatting.qty(position.get('qty'))} sh"
-        f" @ avg {formatting.money(position.get('avg_entry_price'))}\n"
-        f"Price {formatting.money(position.get('current_price'))}"
-        f" · value {formatting.money(position.get('market_value'))}"
-        f" · P&L {formatting.pnl(position.get('unrealized_pl'), position.get('unrealized_plpc'))}"
+        f"*{symbol}*{short} — {formatting.qty(position.get('qty'))} sh"
+        f" @ avg {formatting.money(position.get('avg_entry_price'))} · price {price_text}\n"
+        f"Value {formatting.money(position.get('market_value'))}"
+        f" · unrealized "
+        f"{formatting.pnl(position.get('unrealized_pl'), position.get('unrealized_plpc'))}"
+        f"{realized_text}"
     )
 
 
-def _sell_button(position: dict[str, Any]) -> ButtonElement | None:
+def _sell_button(
+    portfolio: dict[str, Any] | None, position: dict[str, Any]
+) -> ButtonElement | None:
     held = formatting.to_decimal(position.get("qty"))
+    if portfolio is None or portfolio.get("status", "active") != "active":
+        return None  # no portfolio owns it, or its portfolio is paused (the OMS would refuse)
     if held is None or held <= 0 or position.get("side") == "short":
         return None  # a short is closed by buying: /trade SYMBOL buy QTY
     return ButtonElement(
         text="Sell",
         action_id=ids.POSITION_SELL,
         value=position_option_value(
-            str(position.get("symbol")), position.get("qty"), position.get("portfolio")
+            str(position.get("symbol")), position.get("qty"), str(portfolio.get("name"))
         ),
     )
 
 
-def positions_message(
-    positions: list[dict[str, Any]], mode: str, page: int = 0, arg: str | None = None
-) -> dict[str, Any]:
-    """A page of positions (POSITIONS_PER_PAGE per page). `arg` is carried by the page
-    buttons (e.g. a portfolio name) so the listener can fetch the same list again."""
-    if not positions:
+def positions_message(book: dict[str, Any], mode: str, page: int = 0) -> dict[str, Any]:
+    """A page of `GET /positions/by-portfolio` (POSITIONS_PER_PAGE positions). The page
+    buttons carry only the page number: Next asks the OMS once more (one broker call), so
+    the prices on every page are current."""
+    rows = book_rows(book)
+    notes = [mode_badge(mode)]
+    if book.get("as_of"):
+        notes.append(f"as of {formatting.slack_time(book['as_of'], formatting.DAY_AND_TIME_SECS)}")
+    if not rows:
         return message(
             "No open positions.",
-            [section(":information_source: No open positions."), context(mode_badge(mode))],
+            [section(":information_source: No open positions."), context(*notes)],
         )
-    pages = (len(positions) + POSITIONS_PER_PAGE - 1) // POSITIONS_PER_PAGE
+    pages = (len(rows) + POSITIONS_PER_PAGE - 1) // POSITIONS_PER_PAGE
     page = min(max(page, 0), pages - 1)
-    shown = positions[page * POSITIONS_PER_PAGE : (page + 1) * POSITIONS_PER_PAGE]
-    total_value = sum(
-        (formatting.to_decimal(p.get("market_value")) or Decimal(0) for p in positions),
-        start=Decimal(0),
-    )
-    total_pl = sum(
-        (formatting.to_decimal(p.get("unrealized_pl")) or Decimal(0) for p in positions),
-        start=Decimal(0),
-    )
+    shown = rows[page * POSITIONS_PER_PAGE : (page + 1) * POSITIONS_PER_PAGE]
+    everything = valuation([position for _, position in rows])
     blocks: list[Any] = [
-        HeaderBlock(text=PlainTextObject(text=f"Positions ({len(positions)})")),
-        context(
-            mode_badge(mode),
-            f"Value {formatting.money(total_value)} · unrealized {formatting.pnl(total_pl)}",
-        ),
-        DividerBlock(),
+        HeaderBlock(text=PlainTextObject(text=f"Positions ({len(rows)})")),
+        context(*notes, f"Total {everything}"),
     ]
-    for position in shown:
-        button = _sell_button(position)
-        blocks.append(section(_position_text(position), accessory=button))
+    if book.get("broker_positions_available") is False:
+        blocks.append(section(NO_PRICES_NOTE))
+    blocks.append(DividerBlock())
+    current: object = object()  # the group whose header was shown last on this page
+    first_index = page * POSITIONS_PER_PAGE
+    for index, (portfolio, position) in enumerate(shown, start=first_index):
+        if portfolio is not current:
+            current = portfolio
+            members = [p for owner, p in rows if owner is portfolio]
+            continued = index > 0 and rows[index - 1][0] is portfolio
+            blocks.append(section(_group_text(portfolio, members, continued)))
+        blocks.append(
+            section(_position_text(position), accessory=_sell_button(portfolio, position))
+        )
     if pages > 1:
-        blocks.append(context(f"Page {page + 1} of {pages}"))
-        nav = pagination_block("positions", page, page > 0, page < pages - 1, arg)
-        if nav is not None:
-            blocks.append(nav)
-    return message(f"{len(positions)} open positions", blocks)
+        blocks.append(context(f"Page {page + 1} of {pages} · largest market value first"))
+    nav = pagination_block(
+        "positions",
+        page_value("positions", page - 1) if page > 0 else None,
+        page_value("positions", page + 1) if page < pages - 1 else None,
+    )
+    if nav is not None:
+        blocks.append(nav)
+    return message(f"{len(rows)} open positions: {everything}", blocks)

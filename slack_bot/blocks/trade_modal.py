@@ -146,7 +146,8 @@ def known_choice(value: Any, choices: dict[str, str], default: str) -> str:
 
 
 def quote_line(quote: dict[str, Any] | None, symbol: str | None = None) -> str:
-    """`*AAPL* latest price *$189.12* (bid $189.10 / ask $189.14, Mon 23 Nov 14:30 UTC)`."""
+    """`*AAPL* latest price *$189.12* (bid $189.10 / ask $189.14, <!date…|Mon 23 Nov 14:30 UTC>)`:
+    mrkdwn (a section block), so the time reads in the reader's zone."""
     if not quote or formatting.to_decimal(quote.get("price")) is None:
         if symbol:
             return f"*{user_text(symbol, 21)}*: no latest price available."
@@ -158,7 +159,7 @@ def quote_line(quote: dict[str, Any] | None, symbol: str | None = None) -> str:
             f"bid {formatting.money(quote.get('bid'))} / ask {formatting.money(quote.get('ask'))}"
         )
     if quote.get("timestamp"):
-        details.append(formatting.when(quote.get("timestamp")))
+        details.append(formatting.slack_time(quote.get("timestamp"), formatting.DAY_AND_TIME_SECS))
     suffix = f" ({', '.join(details)})" if details else ""
     return f"*{name}* latest price *{formatting.money(quote.get('price'))}*{suffix}"
 

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from slack_bot import wording
 from slack_bot.blocks.common import error_blocks
 from slack_bot.deps import BotDeps
 from slack_bot.oms_client import OmsError, OmsUnavailable
@@ -15,12 +16,9 @@ from slack_bot.oms_client import OmsError, OmsUnavailable
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-OMS_DOWN_READ = "OMS unavailable — try again in a moment."
-OMS_DOWN_TRADE = "OMS unavailable — nothing was sent."
-OMS_MAYBE_SENT = (
-    "The OMS did not answer in time — the order may have been placed. Check /orders before "
-    "trying again."
-)
+OMS_DOWN_READ = wording.OMS_DOWN_READ
+OMS_DOWN_TRADE = wording.OMS_DOWN_TRADE
+OMS_MAYBE_SENT = wording.OMS_MAYBE_SENT
 
 
 class UserFacingError(Exception):
@@ -31,18 +29,33 @@ def deps_of(context: Any) -> BotDeps:
     return context["deps"]
 
 
-def call_oms(fn: Callable[[], T], *, trading: bool = False) -> T:
-    """Run an OMS call; turn every failure into a UserFacingError with one sentence."""
+def call_oms(
+    fn: Callable[[], T], *, trading: bool = False, cancel: bool = False, reading: str = "that"
+) -> T:
+    """Run an OMS call; turn every failure into a UserFacingError with one human sentence
+    (`reading` names what a read was for: "positions", "your orders"). The OMS's own words
+    go to the log."""
     try:
         return fn()
     except OmsUnavailable as error:
         log.warning("OMS unavailable: %s", error)
         if trading and getattr(error, "maybe_sent", False):
-            raise UserFacingError(OMS_MAYBE_SENT) from None
+            maybe = wording.OMS_MAYBE_CANCELED if cancel else OMS_MAYBE_SENT
+            raise UserFacingError(maybe) from None
         raise UserFacingError(OMS_DOWN_TRADE if trading else OMS_DOWN_READ) from None
     except OmsError as error:
-        log.info("OMS refused: %s %s", error.status, error.code)
-        raise UserFacingError(error.message) from None
+        log.info("OMS refused: HTTP %s %s: %s", error.status, error.code, error.message)
+        sentence = sentence_for(error, trading=trading, cancel=cancel, reading=reading)
+        raise UserFacingError(sentence) from None
+
+
+def sentence_for(
+    error: OmsError, *, trading: bool = False, cancel: bool = False, reading: str = "that"
+) -> str:
+    """The trader's sentence for an OMS refusal."""
+    if trading:
+        return wording.trade_error(error.code, error.message, error.details, cancel=cancel)
+    return wording.read_error(error.code, error.message, error.details, reading)
 
 
 def message(text: str) -> dict[str, Any]:

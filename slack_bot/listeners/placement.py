@@ -9,16 +9,20 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from slack_bot.blocks.results import trade_error_message, trade_result_message
+from slack_bot import wording
+from slack_bot.blocks.results import (
+    FINAL_STATUSES,
+    placement_notice,
+    trade_error_message,
+    trade_result_message,
+)
 from slack_bot.deps import BotDeps
 from slack_bot.forms import TradeDraft
-from slack_bot.listeners.common import OMS_DOWN_TRADE, OMS_MAYBE_SENT, trading_mode
+from slack_bot.listeners.common import OMS_DOWN_TRADE, OMS_MAYBE_SENT, sentence_for, trading_mode
 from slack_bot.listeners.views_common import notice_view
 from slack_bot.oms_client import OmsError, OmsUnavailable
 
 log = logging.getLogger(__name__)
-
-FINAL = {"filled", "canceled", "expired", "rejected"}
 
 
 def place_confirmed(
@@ -37,20 +41,27 @@ def place_confirmed(
         trade = deps.oms.place_trade(body, idempotency_key=token)
     except OmsError as error:
         trade = (error.details or {}).get("trade")
-        log.info("trade refused for %s: %s %s", user, error.status, error.code)
-        _tell_user(client, channel, user, trade_error_message(error.message, trade))
-        _update_view(client, view_id, error.message)
+        log.info(
+            "trade refused for %s: HTTP %s %s: %s", user, error.status, error.code, error.message
+        )
+        sentence = sentence_for(error, trading=True)
+        tone = "warning" if sentence == wording.OUTCOME_UNKNOWN else "error"
+        _tell_user(client, channel, user, trade_error_message(sentence, trade, tone))
+        _update_view(client, view_id, sentence, tone)
         return
     except OmsUnavailable as error:
         log.warning("OMS unavailable while placing a trade for %s: %s", user, error)
-        sentence = OMS_MAYBE_SENT if getattr(error, "maybe_sent", False) else OMS_DOWN_TRADE
-        _tell_user(client, channel, user, trade_error_message(sentence, None))
-        _update_view(client, view_id, sentence)
+        maybe_sent = getattr(error, "maybe_sent", False)
+        sentence = OMS_MAYBE_SENT if maybe_sent else OMS_DOWN_TRADE
+        tone = "warning" if maybe_sent else "error"
+        _tell_user(client, channel, user, trade_error_message(sentence, None, tone))
+        _update_view(client, view_id, sentence, tone)
         return
     result = trade_result_message(trade, user, mode)
     ts = _tell(deps, client, channel, user, result)
-    _update_view(client, view_id, f"Order {trade['status'].replace('_', ' ')}. {result['text']}")
-    if trade["status"] not in FINAL and ts is not None:
+    tone, sentence = placement_notice(trade)
+    _update_view(client, view_id, sentence, tone)
+    if trade["status"] not in FINAL_STATUSES and ts is not None:
         deps.executor.submit(watch_fills, deps, client, channel, ts, trade, user, mode)
 
 
@@ -79,9 +90,9 @@ def _tell_user(client: Any, channel: str, user: str, payload: dict) -> None:
         log.exception("could not tell %s why their trade was refused", user)
 
 
-def _update_view(client: Any, view_id: str, text: str) -> None:
+def _update_view(client: Any, view_id: str, text: str, tone: str) -> None:
     try:
-        client.views_update(view_id=view_id, view=notice_view("Trade", text))
+        client.views_update(view_id=view_id, view=notice_view("Trade", text, tone=tone))
     except SlackApiError as error:  # the user closed the modal: the message is what counts
         log.info("modal %s not updated: %s", view_id, error.response.get("error"))
 
@@ -107,5 +118,5 @@ def watch_fills(
                 )
             except SlackApiError as error:
                 log.warning("could not update trade message: %s", error.response.get("error"))
-        if latest["status"] in FINAL:
+        if latest["status"] in FINAL_STATUSES:
             return

@@ -35,7 +35,7 @@ def handle_order_cancel(ack: Any, body: dict, action: dict, respond: Any, contex
         return
     log.info("cancel of trade %s requested by %s", trade_id, user)
     try:
-        trade = call_oms(lambda: deps.oms.cancel_trade(trade_id), trading=True)
+        trade = call_oms(lambda: deps.oms.cancel_trade(trade_id), trading=True, cancel=True)
     except UserFacingError as error:
         reply(respond, message(str(error)))
         return

@@ -1,15 +1,22 @@
-"""Next / previous page of a long /positions or /orders list (the message is replaced)."""
+"""Next / previous page of a /positions or /orders list (the message is replaced).
+
+/orders buttons carry the OMS's cursors (one OMS request per page); /positions buttons carry
+the page number, and the page is built from one fresh OMS request (one broker call)."""
 
 from __future__ import annotations
 
-import json
+import logging
 from typing import Any
 
-from slack_bot.blocks.orders import orders_message
-from slack_bot.blocks.positions import positions_message
-from slack_bot.listeners.commands.orders import recent_orders
-from slack_bot.listeners.common import UserFacingError, deps_of, message, refuse, trading_mode
-from slack_bot.listeners.holdings import all_positions
+from slack_bot.blocks.common import parse_page_value
+from slack_bot.blocks.orders import OrdersPage
+from slack_bot.listeners.commands.orders import orders_page
+from slack_bot.listeners.commands.positions import positions_page
+from slack_bot.listeners.common import UserFacingError, deps_of, message, refuse
+
+log = logging.getLogger(__name__)
+
+STALE_BUTTON = "This button is from an older message — run the command again."
 
 
 def handle_page(ack: Any, body: dict, action: dict, respond: Any, context: Any) -> None:
@@ -21,18 +28,18 @@ def handle_page(ack: Any, body: dict, action: dict, respond: Any, context: Any) 
     if refusal is not None:
         refuse(respond, refusal.message)
         return
+    value = action.get("value") or ""
     try:
-        wanted = json.loads(action.get("value") or "{}")
-        page = max(int(wanted.get("page", 0)), 0)
-    except (ValueError, TypeError):
-        return
-    try:
-        if wanted.get("kind") == "orders":
-            arg = str(wanted.get("arg") or "")
-            trades, title = recent_orders(deps, arg)
-            payload = orders_message(trades, title, page=page, arg=arg or None)
+        wanted = parse_page_value(value)
+        if wanted["kind"] == "orders":
+            payload = orders_page(deps, OrdersPage.from_value(value))
+        elif wanted["kind"] == "positions":
+            payload = positions_page(deps, wanted["page"])
         else:
-            payload = positions_message(all_positions(deps), trading_mode(deps), page=page)
+            raise ValueError(f"unknown list {wanted['kind']!r}")
+    except ValueError as error:
+        log.info("page button with an unusable value: %s", error)
+        payload = message(STALE_BUTTON)
     except UserFacingError as error:
         payload = message(str(error))
     respond(replace_original=True, text=payload["text"], blocks=payload.get("blocks"))

@@ -10,7 +10,7 @@ from slack_bot.listeners.common import answer_read, call_oms
 
 
 def _account(deps: BotDeps, _text: str) -> dict[str, Any]:
-    account = call_oms(deps.oms.account)
+    account = call_oms(deps.oms.account, reading="the account")
     return account_message(account, str(account.get("mode") or ""))
 
 

@@ -10,7 +10,7 @@ from slack_bot.listeners.common import answer_read, call_oms
 
 
 def _market(deps: BotDeps, _text: str) -> dict[str, Any]:
-    return market_message(call_oms(deps.oms.market_status))
+    return market_message(call_oms(deps.oms.market_status, reading="the market's hours"))
 
 
 def handle_market(ack: Any, command: dict, respond: Any, context: Any) -> None:

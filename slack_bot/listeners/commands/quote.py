@@ -13,8 +13,10 @@ def _quote(deps: BotDeps, text: str) -> dict[str, Any]:
     symbol = text.upper()
     if not symbol:
         raise UserFacingError("Which symbol? For example: /quote AAPL")
-    quote = call_oms(lambda: deps.oms.quote(symbol))
-    return quote_message(quote, call_oms(deps.oms.market_status))
+    # Both at once: the reply waits for the slower one, not for their sum.
+    market_f = deps.executor.submit(call_oms, deps.oms.market_status, reading="the market's hours")
+    quote = call_oms(lambda: deps.oms.quote(symbol), reading=f"the price of {symbol}")
+    return quote_message(quote, market_f.result())
 
 
 def handle_quote(ack: Any, command: dict, respond: Any, context: Any) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from slack_bot.blocks.sell_modal import sell_form_view
 from slack_bot.blocks.trade_modal import loading_view
 from slack_bot.listeners.common import UserFacingError, call_oms, deps_of, refuse, trading_mode
-from slack_bot.listeners.holdings import portfolio_positions
+from slack_bot.listeners.holdings import sellable_positions
 from slack_bot.listeners.views_common import notice_view
 
 
@@ -39,8 +39,11 @@ def open_sell_form(
     """Fill the (loading) modal `view_id` with the sell form, preselecting a position;
     `prefill` puts a draft's fields back and `error` is shown above them."""
     try:
-        positions = portfolio_positions(deps)
-        market = call_oms(deps.oms.market_status)
+        market_f = deps.executor.submit(
+            call_oms, deps.oms.market_status, reading="the market's hours"
+        )
+        positions = sellable_positions(deps)
+        market = market_f.result()
     except UserFacingError as failure:
         client.views_update(view_id=view_id, view=notice_view("Sell", str(failure)))
         return

@@ -43,8 +43,10 @@ def fill_trade_form(
     latest price and the market state, fresh from the OMS; `error` is shown above it."""
     try:
         symbol = prefill.get("symbol")
-        portfolios_f = deps.executor.submit(call_oms, deps.oms.portfolios)
-        market_f = deps.executor.submit(call_oms, deps.oms.market_status)
+        portfolios_f = deps.executor.submit(call_oms, deps.oms.portfolios, reading="portfolios")
+        market_f = deps.executor.submit(
+            call_oms, deps.oms.market_status, reading="the market's hours"
+        )
         quote_f = deps.executor.submit(call_oms, lambda: deps.oms.quote(symbol)) if symbol else None
         mode = trading_mode(deps)
         every_portfolio = portfolios_f.result()

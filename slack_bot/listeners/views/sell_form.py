@@ -7,16 +7,19 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from slack_bot.blocks import ids
 from slack_bot.blocks.sell_modal import sell_confirm_view
-from slack_bot.forms import encode_metadata, parse_sell_form
-from slack_bot.listeners.common import (
-    OMS_DOWN_TRADE,
-    UserFacingError,
-    call_oms,
-    deps_of,
-    trading_mode,
-)
-from slack_bot.listeners.holdings import portfolio_positions
+from slack_bot.forms import encode_metadata, parse_position_value, parse_sell_form
+from slack_bot.listeners.common import UserFacingError, call_oms, deps_of, trading_mode
+from slack_bot.listeners.holdings import sellable_positions
+
+
+def _chosen_symbol(values: dict[str, Any]) -> str | None:
+    option = (values.get(ids.POSITION, {}).get(ids.POSITION) or {}).get("selected_option") or {}
+    try:
+        return str(parse_position_value(option.get("value") or "")["symbol"]).upper()
+    except ValueError:
+        return None  # parse_sell_form says what is wrong with the field
 
 
 def handle_sell_form(ack: Any, body: dict, view: dict, context: Any) -> None:
@@ -27,12 +30,16 @@ def handle_sell_form(ack: Any, body: dict, view: dict, context: Any) -> None:
     if refusal is not None:
         ack(response_action="errors", errors={"position": refusal.message})
         return
+    values = view["state"]["values"]
+    symbol = _chosen_symbol(values)
+    # Slack waits for this ack: the quote is asked for while the positions are read.
+    quote_f = deps.lookups.submit(call_oms, lambda: deps.oms.quote(symbol)) if symbol else None
     try:
-        positions = portfolio_positions(deps)  # fresh: the position may have changed since
-    except UserFacingError:
-        ack(response_action="errors", errors={"position": OMS_DOWN_TRADE})
+        positions = sellable_positions(deps)  # fresh: the position may have changed since
+    except UserFacingError as failure:
+        ack(response_action="errors", errors={"position": str(failure)})
         return
-    draft = parse_sell_form(view["state"]["values"], positions)
+    draft = parse_sell_form(values, positions)
     if isinstance(draft, dict):
         ack(response_action="errors", errors=draft)
         return
@@ -42,9 +49,9 @@ def handle_sell_form(ack: Any, body: dict, view: dict, context: Any) -> None:
         if p["symbol"] == draft.symbol and p["portfolio"] == draft.portfolio
     )
     try:
-        quote = call_oms(lambda: deps.oms.quote(draft.symbol))
+        quote = quote_f.result() if quote_f is not None else None
     except UserFacingError:
-        quote = None
+        quote = None  # the confirmation says no latest price is available
     metadata = encode_metadata(
         uuid.uuid4().hex, draft, channel, user, "sell", issued_at=deps.clock()
     )

@@ -36,7 +36,10 @@ def confirm_and_place(
         meta = decode_metadata(view.get("private_metadata") or "")
     except ValueError:
         log.warning("confirmation from %s with unreadable metadata", user)
-        ack(response_action="update", view=notice_view(title, "This form expired — start again."))
+        expired = notice_view(
+            title, "This form expired — nothing was sent. Start again.", tone="warning"
+        )
+        ack(response_action="update", view=expired)
         return
     channel = meta.channel_id
     refusal = deps.authorizer.check_trade(user, channel)
@@ -54,10 +57,10 @@ def confirm_and_place(
         # Prices have moved since the user looked: never send it, show the order again.
         log.info("confirmation from %s is %.0f s old: shown again, not sent", user, age)
         sentence = expired_confirmation_text(expiry)
-        ack(response_action="update", view=notice_view(title, sentence))
+        ack(response_action="update", view=notice_view(title, sentence, tone="warning"))
         review_again(deps, client, meta, body["view"]["id"], sentence)
         return
-    ack(response_action="update", view=notice_view(title, "Placing your order…"))
+    ack(response_action="update", view=notice_view(title, "Placing your order…", tone="working"))
     if not deps.seen_tokens.first_time(meta.token):
         return  # a retry or double click: the first submission places and reports the order
     place_confirmed(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from typing import Any
 
@@ -10,12 +11,13 @@ from slack_bot.blocks.trade_modal import trade_confirm_view
 from slack_bot.forms import encode_metadata, parse_trade_form
 from slack_bot.listeners.common import (
     OMS_DOWN_TRADE,
-    UserFacingError,
-    call_oms,
     deps_of,
+    sentence_for,
     trading_mode,
 )
 from slack_bot.oms_client import OmsError, OmsUnavailable
+
+log = logging.getLogger(__name__)
 
 
 def handle_trade_form(ack: Any, body: dict, view: dict, context: Any) -> None:
@@ -30,19 +32,24 @@ def handle_trade_form(ack: Any, body: dict, view: dict, context: Any) -> None:
     if isinstance(draft, dict):
         ack(response_action="errors", errors=draft)
         return
+    # Slack waits for this ack: the market's hours are asked for while the quote is.
+    market_f = deps.lookups.submit(deps.oms.market_status)
     # What only the OMS knows, asked before the confirmation: does the symbol exist?
     try:
         quote = deps.oms.quote(draft.symbol)
     except OmsError as error:
-        ack(response_action="errors", errors={"symbol": error.message})
+        log.info("quote for %s refused: %s %s", draft.symbol, error.code, error.message)
+        ack(response_action="errors", errors={"symbol": sentence_for(error, reading="the price")})
         return
-    except OmsUnavailable:
+    except OmsUnavailable as error:
+        log.warning("OMS unavailable while quoting %s: %s", draft.symbol, error)
         ack(response_action="errors", errors={"symbol": OMS_DOWN_TRADE})
         return
     try:
-        market = call_oms(deps.oms.market_status)
-    except UserFacingError:
-        market = None
+        market = market_f.result()
+    except (OmsError, OmsUnavailable) as error:
+        log.info("market status unavailable for the confirmation: %s", error)
+        market = None  # the confirmation says the market's status is unknown
     metadata = encode_metadata(
         uuid.uuid4().hex, draft, channel, user, "trade", issued_at=deps.clock()
     )

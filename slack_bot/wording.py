@@ -1,0 +1,131 @@
+"""What a trader reads when the OMS refuses or cannot answer: one sentence saying what
+happened, whether anything was sent and when to try again. The OMS's own wording (budgets,
+connection errors, internal states) goes to the log, never to Slack.
+
+Pure functions of the OMS's error code, message and details."""
+
+from __future__ import annotations
+
+from typing import Any
+
+RETRY_SOON = "in a minute"
+
+OMS_DOWN_READ = "OMS unavailable — try again in a minute."
+OMS_DOWN_TRADE = "OMS unavailable — nothing was sent. Try again in a minute."
+OMS_MAYBE_SENT = (
+    "The OMS did not answer in time — the order may have been placed. Check /orders before "
+    "trying again."
+)
+OMS_MAYBE_CANCELED = (
+    "The OMS did not answer in time — the cancel may have gone through. Check /orders before "
+    "trying again."
+)
+OUTCOME_UNKNOWN = (
+    "The broker did not confirm this order, so it may have been placed. Do not place it "
+    "again: the OMS keeps checking with the broker, and /orders shows the outcome."
+)
+INTERNAL_ERROR = (
+    "The OMS hit an unexpected error. Try again; if it keeps happening, ask an OMS admin to "
+    "look at its log."
+)
+
+
+def as_sentence(text: str) -> str:
+    """`the broker refused the order: x` → `The broker refused the order: x.`"""
+    text = " ".join(text.split())
+    if not text:
+        return "The OMS refused the request."
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def retry_after(details: dict[str, Any]) -> str:
+    """`in 30 s` from `details.retry_after_seconds`, else `in a minute`."""
+    seconds = details.get("retry_after_seconds")
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool) and 0 < seconds < 3600:
+        return f"in {max(1, round(seconds))} s"
+    return RETRY_SOON
+
+
+def _reached_broker(details: dict[str, Any]) -> bool | None:
+    """Did the refused trade reach the broker? None when the answer does not say."""
+    trade = details.get("trade")
+    status = trade.get("status") if isinstance(trade, dict) else None
+    if status in ("not_sent", "pending_submit"):
+        return False
+    if status is not None:
+        return True
+    # A write that failed after the send names the order it sent.
+    return True if details.get("client_order_id") else None
+
+
+def read_error(code: str, message: str, details: dict[str, Any], reading: str) -> str:
+    """A read (positions, orders, a quote, ...) the OMS could not answer."""
+    if code == "broker_busy":
+        return (
+            f"The broker is busy right now (Alpaca allows 200 requests a minute), so {reading} "
+            f"could not be read. Try again {retry_after(details)}."
+        )
+    if code == "broker_unavailable":
+        return f"The broker could not be reached to read {reading}. Try again in a minute."
+    if code == "broker_error":
+        return f"The broker refused to give {reading} just now. Try again in a minute."
+    if code == "database_unavailable":
+        return (
+            f"The OMS's database is not answering, so {reading} could not be read. "
+            "Try again in a minute."
+        )
+    if code == "internal_error":
+        return INTERNAL_ERROR
+    return as_sentence(message)
+
+
+def trade_error(code: str, message: str, details: dict[str, Any], *, cancel: bool = False) -> str:
+    """Placing (or cancelling) an order failed: say whether anything reached the broker."""
+    if cancel:
+        return _cancel_error(code, message, details)
+    reached = _reached_broker(details)
+    if code == "outcome_unknown" or (reached and code == "broker_unavailable"):
+        return OUTCOME_UNKNOWN
+    if code == "broker_busy":
+        return (
+            "The broker is busy right now (Alpaca allows 200 requests a minute). "
+            f"Nothing was sent — try again {retry_after(details)}."
+        )
+    if code in ("broker_unavailable", "broker_error", "stale_unsent"):
+        return "The broker could not be reached. Nothing was sent — try again in a minute."
+    if code == "database_unavailable":
+        if reached:
+            return (
+                "The order reached the broker, but the OMS's database stopped answering before "
+                "it could record the outcome. Do not place it again: /orders shows it once the "
+                "database is back."
+            )
+        return "The OMS's database is not answering. Nothing was sent — try again in a minute."
+    if code == "internal_error":
+        return INTERNAL_ERROR
+    return as_sentence(message)
+
+
+def _cancel_error(code: str, message: str, details: dict[str, Any]) -> str:
+    # The OMS records the cancel request before asking the broker, and asks again later
+    # when the broker could not be asked: the order may still be working meanwhile.
+    if code == "broker_busy":
+        return (
+            "The broker is busy right now (Alpaca allows 200 requests a minute), so the cancel "
+            "has not reached it yet and the order may still be working. Check /orders "
+            f"{retry_after(details)}."
+        )
+    if code in ("broker_unavailable", "broker_error"):
+        return (
+            "The broker could not be reached, so the cancel has not gone through yet and the "
+            "order may still be working. Check /orders in a minute."
+        )
+    if code == "database_unavailable":
+        return (
+            "The OMS's database is not answering, so the cancel may not have gone through. "
+            "Check /orders in a minute."
+        )
+    if code == "internal_error":
+        return INTERNAL_ERROR
+    return as_sentence(message)
