@@ -901,6 +901,13 @@ class FakeSocketModeServer:
                 self._cond.wait(remaining)
             return self._acks[envelope_id]
 
+    def drop_connections(self) -> None:
+        """End every session from Slack's side, as its servers do now and then."""
+        with self._cond:
+            connections = list(self._connections)
+        for connection in connections:
+            connection.close()
+
     def close(self) -> None:
         self._server.shutdown()
         self._thread.join(timeout=5)

@@ -36,6 +36,7 @@ from tests.slack_fakes import (
     static_select,
     view_submission,
 )
+from tests.waiting import wait_until
 
 SECRET = "test-signing-secret"
 APP_TOKEN = "xapp-1-test-app-token"
@@ -237,6 +238,11 @@ def running_bot(oms_client: OmsClient, mode: str = "http", **overrides: Any) -> 
                 socket.wait_connected()
                 yield SocketBot(socket, slack, deps, clock)
             finally:
+                # Slack's side ends the session first: the client's reader, blocked in a
+                # receive with a 3 s timeout, returns at once, and the close does not wait.
+                handler.client.auto_reconnect_enabled = False
+                socket.drop_connections()
+                wait_until(lambda: not handler.client.is_connected(), what="the session to end")
                 handler.close()
 
 
