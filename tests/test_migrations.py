@@ -38,7 +38,19 @@ from oms_api.orders.models import Fill, Order
 from oms_api.portfolios.models import Portfolio
 from tests.db import temporary_postgres_database
 
-APP_TABLES = {"portfolios", "orders", "fills", "order_events", "broker_budget"}
+APP_TABLES = {
+    "portfolios",
+    "orders",
+    "fills",
+    "order_events",
+    "broker_budget",
+    "trading_state",
+    "emergency_stops",
+    "stop_symbols",
+    "order_allocations",
+    "audit_log",
+    "alerts",
+}
 
 
 def _schema_differences(engine: Engine, metadata: MetaData) -> list[Any]:

@@ -27,6 +27,9 @@ TABLE_MODULES: tuple[str, ...] = (
     "oms_api.portfolios.models",
     "oms_api.orders.models",
     "oms_api.broker.budget",
+    "oms_api.controls.models",
+    "oms_api.audit.models",
+    "oms_api.alerts.models",
 )
 
 SQLModel.metadata.naming_convention = NAMING_CONVENTION

@@ -73,6 +73,14 @@ class EventSource(StrEnum):
     POLL = "poll"
     RECOVERY = "recovery"
     RECONCILE = "reconcile"
+    STOP = "stop"  # the emergency stop (its closing orders, adopted from the broker)
+
+
+class OrderOrigin(StrEnum):
+    TRADE = "trade"
+    EMERGENCY_SELL = "emergency_sell"
+    STOP = "stop"  # a closing order the broker made for an emergency stop
+    EXTERNAL = "external"  # found at the broker, placed elsewhere
 
 
 class PortfolioStatus(StrEnum):

@@ -49,6 +49,9 @@ class Order(SQLModel, table=True):
             "notional IS NULL OR CAST(notional AS REAL) > 0", name="ck_orders_notional_positive"
         ),
         CheckConstraint("CAST(filled_qty AS REAL) >= 0", name="ck_orders_filled_nonneg"),
+        CheckConstraint(
+            "origin IN ('trade', 'emergency_sell', 'stop', 'external')", name="ck_orders_origin"
+        ),
         Index("ix_orders_portfolio_created", "portfolio_id", "created_at"),
         Index("ix_orders_symbol_created", "symbol", "created_at"),
         Index("ix_orders_status", "status"),
@@ -86,6 +89,13 @@ class Order(SQLModel, table=True):
     idempotency_key: str | None = Field(default=None, max_length=200, unique=True)
     request_fingerprint: str | None = Field(default=None, max_length=64)
     external: bool = False  # found at the broker, not placed through the OMS
+    # Why the order exists: a trade, an emergency sell, a stop's closing order (made by the
+    # broker, adopted), or one found at the broker.
+    origin: str = Field(default="trade", max_length=20)
+    stop_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("emergency_stops.id", ondelete="SET NULL")),
+    )
     error_code: str | None = Field(default=None, max_length=32)
     error_message: str | None = Field(default=None, max_length=500)
     send_attempts: int = 0
@@ -134,7 +144,7 @@ class OrderEvent(SQLModel, table=True):
     __tablename__ = "order_events"
     __table_args__ = (
         CheckConstraint(
-            "source IN ('api', 'stream', 'poll', 'recovery', 'reconcile')",
+            "source IN ('api', 'stream', 'poll', 'recovery', 'reconcile', 'stop')",
             name="ck_order_events_source",
         ),
     )
@@ -154,6 +164,27 @@ class OrderEvent(SQLModel, table=True):
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
+
+
+class OrderAllocation(SQLModel, table=True):
+    """The share of an account-wide order that belongs to one portfolio's book (a stop's
+    closing order closes what every portfolio holds of a symbol): its fills count for the
+    portfolio in proportion, `qty` of the order's quantity."""
+
+    __tablename__ = "order_allocations"
+    __table_args__ = (
+        CheckConstraint("CAST(qty AS REAL) > 0", name="ck_order_allocations_qty_positive"),
+    )
+
+    order_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True)
+    )
+    portfolio_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("portfolios.id", ondelete="RESTRICT"), primary_key=True
+        )
+    )
+    qty: Decimal = Field(sa_column=Column(ExactDecimal(20, 9), nullable=False))
 
 
 # ---------------------------------------------------------------------- rows to objects
@@ -236,6 +267,8 @@ class TradePublic(SQLModel):
     reason: str | None
     requested_by: str | None
     external: bool
+    origin: str
+    stop_id: int | None
     error_code: str | None
     error_message: str | None
     created_at: datetime

@@ -32,6 +32,7 @@ from oms_api.orders.context import OrderContext, TradeOutcome, rejection, stored
 from oms_api.orders.enums import (
     TERMINAL_STATUSES,
     EventSource,
+    OrderOrigin,
     OrderStatus,
     OrderType,
     TimeInForce,
@@ -407,6 +408,8 @@ class TradePlacement:
             "idempotency_key": None,
             "request_fingerprint": None,
             "external": False,
+            "origin": OrderOrigin.TRADE.value,
+            "stop_id": None,
             "error_code": None,
             "error_message": None,
             "send_attempts": 1,  # recorded as about to be sent: the first send follows at once

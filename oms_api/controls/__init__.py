@@ -1,0 +1,1 @@
+"""Trading controls: the account-wide trading state, the emergency stop, emergency sells."""
