@@ -610,6 +610,8 @@ def test_control_api_needs_no_auth(sim):
 #    Order example, like every live order that is not a trailing stop, carries them as null.
 #  - OrderStatus lacks "held", the status Alpaca gives a bracket's waiting exit leg
 #    (alpaca-py OrderStatus.HELD).
+#  - PositionClosedReponse.status is typed as a string, yet the spec's own example, like
+#    alpaca-py's ClosePositionResponse (Optional[int]), has the HTTP status as an integer.
 NULL_IN_PRACTICE = ("trail_percent", "trail_price", "hwm")
 
 
@@ -624,6 +626,9 @@ def _spec(path: Path) -> dict[str, Any]:
         for field in NULL_IN_PRACTICE:
             order["properties"][field]["nullable"] = True
         schemas["OrderStatus"]["enum"].append("held")
+        closed = schemas["PositionClosedReponse"]
+        assert isinstance(closed["x-examples"]["example-1"]["status"], int)
+        closed["properties"]["status"] = {"type": "integer"}
     return spec
 
 
@@ -677,6 +682,33 @@ def test_account_position_and_clock_match_the_published_schemas(sim, http, specs
     assert _errors(trading, "Clock", http.get("/v2/clock").json()) == []
     sim.control.advance(7 * 3600)  # after the close
     assert _errors(trading, "Clock", http.get("/v2/clock").json()) == []
+
+
+def test_shorts_and_the_emergency_stop_replies_match_the_published_schemas(sim, http, specs_dir):
+    trading = specs_dir / "alpaca-trading-openapi.yaml"
+    sim.control.seed_positions(
+        [
+            {"symbol": "TSLA", "qty": "-5", "avg_entry_price": "250"},
+            {"symbol": "AAPL", "qty": "0.5", "avg_entry_price": "180"},
+        ]
+    )
+    resting_limit(sim, "GME", 2, OrderSide.BUY, 1)
+    resting_limit(sim, "TSLA", 2, OrderSide.BUY, 1)  # covers part of the short
+
+    assert _errors(trading, "Account", http.get("/v2/account").json()) == []
+    positions = http.get("/v2/positions").json()
+    assert [p["side"] for p in positions] == ["long", "short"]
+    assert [_errors(trading, "Position", p) for p in positions] == [[], []]
+    canceled = http.delete("/v2/orders")
+    assert canceled.status_code == 207
+    assert [_errors(trading, "CanceledOrderResponse", c) for c in canceled.json()] == [[], []]
+    closed = http.delete("/v2/positions")
+    assert closed.status_code == 207
+    assert [(c["symbol"], c["body"]["side"]) for c in closed.json()] == [
+        ("AAPL", "sell"),
+        ("TSLA", "buy"),
+    ]
+    assert [_errors(trading, "PositionClosedReponse", c) for c in closed.json()] == [[], []]
 
 
 def test_calendar_and_assets_match_the_published_schemas(http, specs_dir):

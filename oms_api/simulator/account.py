@@ -1,5 +1,5 @@
-"""The account and its positions: balances, position views, and closing positions with market
-orders (one symbol, or all of them after canceling open orders).
+"""The account and its positions: balances, position views (long and short), and closing
+positions with market orders (one symbol, or all of them after canceling open orders).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ class AccountBook(OrderBook):
     def account_json(self) -> dict[str, Any]:
         with self._lock:
             self._done()
-            long_value = self._long_market_value()
-            equity = self.state.cash + long_value
+            long_value, short_value = self._market_values()
+            equity = self.state.cash + long_value + short_value
             buying_power = max(self.buying_power(), Decimal(0))
             cfg = self.config
             return {
@@ -53,15 +53,17 @@ class AccountBook(OrderBook):
                 "account_blocked": False,
                 "created_at": "2024-01-02T14:30:00.000000Z",
                 "trade_suspended_by_user": False,
+                # A 1x account that may short, as a margin account capped at 1x
+                # (max_margin_multiplier "1") is on Alpaca.
                 "multiplier": "1",
-                "shorting_enabled": False,
+                "shorting_enabled": self._may_short(),
                 "equity": dec(equity),
                 "last_equity": dec(self.state.last_equity),
                 "long_market_value": dec(long_value),
-                "short_market_value": "0",
-                "position_market_value": dec(long_value),
-                "initial_margin": dec(long_value),
-                "maintenance_margin": dec(long_value * Decimal("0.3")),
+                "short_market_value": dec(short_value),
+                "position_market_value": dec(long_value - short_value),
+                "initial_margin": dec(self._initial_margin()),
+                "maintenance_margin": dec(self._maintenance_margin()),
                 "last_maintenance_margin": "0",
                 "sma": "0",
                 "daytrade_count": 0,
@@ -75,12 +77,12 @@ class AccountBook(OrderBook):
     def _position_json(self, position: Position) -> dict[str, Any]:
         asset = self.state.assets[position.symbol]
         path = self.market.path(position.symbol)
-        return position.to_json(
-            path.price,
-            path.prev_close,
-            min(self._held_for_sells(position.symbol), position.qty),
-            asset.marginable,
-        )
+        closing_side = "buy" if position.qty < 0 else "sell"
+        held, _ = self._held_by_orders(position.symbol, closing_side)
+        held = min(held, abs(position.qty))
+        # Shares not yet claimed by a closing order, signed like the position.
+        qty_available = position.qty + held if position.qty < 0 else position.qty - held
+        return position.to_json(path.price, path.prev_close, qty_available, asset.marginable)
 
     def positions_json(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -111,12 +113,15 @@ class AccountBook(OrderBook):
     def _close_position_order(
         self, symbol: str, qty: str | None, percentage: str | None
     ) -> SimOrder:
+        """A market order against the position: a sell for a long, a buy for a short, for the
+        whole of it or the `qty` / `percentage` asked."""
         position = self.state.positions.get(symbol)
         if position is None:
             raise not_found("position does not exist")
         if qty is not None and percentage is not None:
             raise invalid("only one of qty or percentage may be specified")
-        amount = position.qty
+        shares = abs(position.qty)
+        amount = shares
         if qty is not None:
             amount = parse_decimal(qty, "qty")
             if amount <= 0:
@@ -125,19 +130,19 @@ class AccountBook(OrderBook):
             pct = parse_decimal(percentage, "percentage")
             if not 0 < pct <= 100:
                 raise invalid("percentage must be between 0 and 100")
-            amount = (position.qty * pct / 100).quantize(
+            amount = (shares * pct / 100).quantize(
                 Decimal(1).scaleb(-QTY_PLACES), rounding=ROUND_DOWN
             )
             asset = self.state.assets[symbol]
             # "Would only sell fractional if position is originally fractional" (Alpaca docs).
-            whole_position = position.qty == position.qty.to_integral_value()
+            whole_position = shares == shares.to_integral_value()
             if whole_position or not asset.fractionable:
                 amount = amount.to_integral_value(rounding=ROUND_DOWN)
             if amount <= 0:
                 raise invalid("percentage is too small to close any shares")
         body = {
             "symbol": symbol,
-            "side": "sell",
+            "side": "buy" if position.qty < 0 else "sell",
             "type": "market",
             "time_in_force": "day",
             "qty": amount,

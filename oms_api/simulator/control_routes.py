@@ -187,6 +187,7 @@ def control_router() -> APIRouter:
             if price <= 0:
                 raise SimAPIError(422, {"message": "price must be > 0"})
             symbol = item["symbol"].upper()
+            shortable = bool(item.get("shortable", True))
             asset = Asset(
                 symbol=symbol,
                 name=str(item.get("name") or symbol),
@@ -194,8 +195,8 @@ def control_router() -> APIRouter:
                 price=price,
                 tradable=bool(item.get("tradable", True)),
                 fractionable=bool(item.get("fractionable", True)),
-                shortable=bool(item.get("shortable", True)),
-                easy_to_borrow=bool(item.get("shortable", True)),
+                shortable=shortable,
+                easy_to_borrow=bool(item.get("easy_to_borrow", shortable)),
                 status=str(item.get("status") or "active"),
             )
             sim.broker.add_asset(asset)

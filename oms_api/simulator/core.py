@@ -1,6 +1,6 @@
 """The broker's configuration and state, and the plumbing every part of it shares: one
-re-entrant lock, seeded ids, trade events, whether the market is open, and what the account's
-open orders reserve.
+re-entrant lock, seeded ids, trade events, whether the market is open, the account's margin and
+buying power, and what its open orders reserve.
 """
 
 from __future__ import annotations
@@ -23,11 +23,15 @@ from oms_api.simulator.clock import (
     calendar_is_open,
 )
 from oms_api.simulator.errors import invalid
-from oms_api.simulator.market import MarketModel
+from oms_api.simulator.market import MarketModel, bid_ask
 from oms_api.simulator.orders import Fill, Position, SimOrder, dec, rfc3339
 from oms_api.simulator.universe import Asset, built_in_assets
 
 QTY_PLACES = 9  # Alpaca accepts fractional quantities to 9 decimal places
+MIN_EQUITY_TO_SHORT = Decimal("2000")  # Alpaca: below it, "account is not allowed to short"
+SHORT_SALE_ASK_MARKUP = Decimal("1.03")  # a short sale is valued at 3% above the ask
+LOW_PRICED_LONG = Decimal("2.5")  # below it, a long's maintenance margin is 100%
+LOW_PRICED_SHORT = Decimal("5")  # below it, a short's is $2.50 a share or 100%
 TradeEventSink = Callable[[dict[str, Any]], None]
 
 
@@ -163,41 +167,100 @@ class BrokerCore:
                     return asset.symbol
         return symbol
 
+    # ------------------------------------------------------------------ positions and margin
+    def _position_qty(self, symbol: str) -> Decimal:
+        """Shares held: negative for a short."""
+        position = self.state.positions.get(symbol)
+        return position.qty if position else Decimal(0)
+
+    def _market_values(self) -> tuple[Decimal, Decimal]:
+        """(long, short) market value of the positions; the short one is negative, as Alpaca
+        reports short_market_value."""
+        long_value = short_value = Decimal(0)
+        for position in self.state.positions.values():
+            value = position.qty * self.market.price(position.symbol)
+            if value >= 0:
+                long_value += value
+            else:
+                short_value += value
+        return long_value, short_value
+
+    def _equity(self) -> Decimal:
+        long_value, short_value = self._market_values()
+        return self.state.cash + long_value + short_value
+
+    def _initial_margin(self) -> Decimal:
+        """A 1x account pays for every position in full, long or short."""
+        long_value, short_value = self._market_values()
+        return long_value - short_value
+
+    def _maintenance_margin(self) -> Decimal:
+        """Alpaca's overnight requirement: a long 30% of its value (100% under $2.50 a share);
+        a short the greater of $5 a share or 30% (of $2.50 a share or 100% under $5)."""
+        required = Decimal(0)
+        for position in self.state.positions.values():
+            price = self.market.price(position.symbol)
+            shares = abs(position.qty)
+            value = shares * price
+            if position.qty > 0:
+                required += value * (Decimal("0.3") if price >= LOW_PRICED_LONG else 1)
+            elif price >= LOW_PRICED_SHORT:
+                required += max(shares * Decimal(5), value * Decimal("0.3"))
+            else:
+                required += max(shares * Decimal("2.5"), value)
+        return required
+
+    def buying_power(self) -> Decimal:
+        """Equity less the initial margin of the positions and the value of the open orders
+        that would open or add to one. The longs' value cancels out (equity counts it, the
+        margin takes it back), so with nothing short this is cash less open buys, as Alpaca's
+        1x rule (`buying_power = cash`) has it. Summed without the longs to stay exact."""
+        _, short_value = self._market_values()
+        return self.state.cash + 2 * short_value - self._reserved_for_opening_orders()
+
+    def _may_short(self) -> bool:
+        return self._equity() >= MIN_EQUITY_TO_SHORT
+
     # ------------------------------------------------------------------ reservations
-    def _reserved_for_buys(self) -> Decimal:
+    def _short_sale_value(self, symbol: str, qty: Decimal, limit_price: Decimal | None) -> Decimal:
+        """Alpaca's value of an opening short sale: MAX(limit price, 3% above the ask) x qty."""
+        _, ask = bid_ask(self.market.price(symbol))
+        return qty * max(limit_price or Decimal(0), ask * SHORT_SALE_ASK_MARKUP)
+
+    def _reserved_for_opening_orders(self) -> Decimal:
+        """Open orders that open or add to a position hold buying power until they execute
+        (Alpaca); closing ones (a sell of a long, a buy to cover) hold none."""
         reserved = Decimal(0)
         for order in self.state.orders.values():
-            if order.side != "buy" or not order.is_open or order.status == "held":
+            if not order.is_open or order.status == "held":
                 continue
-            if order.qty is None and order.notional is not None and order.fill_plan is None:
-                reserved += order.notional
-                continue
-            remaining = (order.total_qty or Decimal(0)) - order.filled_qty
-            price = order.limit_price or order.stop_price or self.market.price(order.symbol)
-            reserved += remaining * price
+            if order.position_intent == "buy_to_open":
+                if order.qty is None and order.notional is not None and order.fill_plan is None:
+                    reserved += order.notional
+                    continue
+                remaining = (order.total_qty or Decimal(0)) - order.filled_qty
+                price = order.limit_price or order.stop_price or self.market.price(order.symbol)
+                reserved += remaining * price
+            elif order.position_intent == "sell_to_open":
+                remaining = (order.total_qty or Decimal(0)) - order.filled_qty
+                reserved += self._short_sale_value(order.symbol, remaining, order.limit_price)
         return reserved
 
-    def _held_for_sells(self, symbol: str, exclude: SimOrder | None = None) -> Decimal:
+    def _held_by_orders(self, symbol: str, side: str) -> tuple[Decimal, list[SimOrder]]:
+        """Shares that open orders on `side` of `symbol` already claim, and those orders."""
         held = Decimal(0)
+        holding: list[SimOrder] = []
         counted_brackets: set[str] = set()
         for order in self.state.orders.values():
-            if order is exclude or order.symbol != symbol or order.side != "sell":
+            if order.symbol != symbol or order.side != side:
                 continue
             if not order.is_open:
                 continue
+            holding.append(order)
             # A bracket's two exit legs share one position: count the pair once.
             if order.parent_id is not None:
                 if order.parent_id in counted_brackets:
                     continue
                 counted_brackets.add(order.parent_id)
             held += (order.total_qty or Decimal(0)) - order.filled_qty
-        return held
-
-    def _long_market_value(self) -> Decimal:
-        return sum(
-            (p.qty * self.market.price(p.symbol) for p in self.state.positions.values()),
-            Decimal(0),
-        )
-
-    def buying_power(self) -> Decimal:
-        return self.state.cash - self._reserved_for_buys()
+        return held, holding

@@ -1,6 +1,7 @@
 """Order intake: `POST /v2/orders` checked field by field as Alpaca checks it, bracket legs
-attached, funds or shares reserved, and the order accepted (`new`, or `accepted` while the
-market is closed).
+attached, the order's effect on the position checked (shares to close, buying power to open or
+add, Alpaca's short-sale rules), and the order accepted (`new`, or `accepted` while the market
+is closed).
 """
 
 from __future__ import annotations
@@ -134,7 +135,6 @@ class OrderIntake(Matching):
             created_at=now,
             updated_at=now,
             submitted_at=now,
-            position_intent="buy_to_open" if side == "buy" else "sell_to_close",
         )
         if order_class == "bracket":
             self._attach_bracket_legs(order, take_profit, stop_loss, fractional)
@@ -222,38 +222,86 @@ class OrderIntake(Matching):
             order.legs.append(leg)
 
     def _check_funds(self, order: SimOrder) -> None:
-        if order.side == "buy":
+        """Alpaca's pre-trade checks, which turn on what the order does to the position, and
+        set its position_intent. An order against the position (a sell of a long, a buy of a
+        short) closes: it may not take the position past zero, since one order never turns a
+        long into a short or back (alpacahq/Alpaca-API#90). Any other order opens or adds: it
+        needs buying power, and a short sale must be one Alpaca allows."""
+        position_qty = self._position_qty(order.symbol)
+        closing = position_qty < 0 if order.side == "buy" else position_qty > 0
+        order.position_intent = f"{order.side}_to_{'close' if closing else 'open'}"
+        if closing:
+            self._check_closing_qty(order, position_qty)
+        elif order.side == "buy":
+            if self._has_open_order(order.symbol, "sell_to_open"):
+                # One symbol is never long and short at once, not even in open orders.
+                raise forbidden("cannot open a long buy while a short sell order is open")
             if order.notional is not None:
                 cost = order.notional
             else:
                 price = order.limit_price or order.stop_price or self.market.price(order.symbol)
                 cost = (order.qty or Decimal(0)) * price
-            buying_power = self.buying_power()
-            if cost > buying_power:
-                raise forbidden(
-                    "insufficient buying power",
-                    buying_power=dec(max(buying_power, Decimal(0))),
-                    cost_basis=dec(cost.quantize(Decimal("0.01"))),
-                )
-            return
-        position = self.state.positions.get(order.symbol)
-        held_qty = position.qty if position else Decimal(0)
-        available = held_qty - self._held_for_sells(order.symbol)
-        if order.notional is not None:
-            wanted = (order.notional / self.market.price(order.symbol)).quantize(
-                Decimal(1).scaleb(-QTY_PLACES), rounding=ROUND_DOWN
-            )
+            self._check_buying_power(cost)
         else:
-            wanted = order.qty or Decimal(0)
-        if wanted > available:
+            self._check_short_sale(order)
+
+    def _order_shares(self, order: SimOrder) -> Decimal:
+        if order.notional is None:
+            return order.qty or Decimal(0)
+        return (order.notional / self.market.price(order.symbol)).quantize(
+            Decimal(1).scaleb(-QTY_PLACES), rounding=ROUND_DOWN
+        )
+
+    def _check_closing_qty(self, order: SimOrder, position_qty: Decimal) -> None:
+        held, holding = self._held_by_orders(order.symbol, order.side)
+        available = abs(position_qty) - held
+        wanted = self._order_shares(order)
+        if wanted <= available:
+            return
+        available = max(available, Decimal(0))
+        extra: dict[str, Any] = {
+            "available": dec(available),
+            "existing_qty": dec(position_qty),
+            "held_for_orders": dec(abs(position_qty) - available),
+            "symbol": order.symbol,
+        }
+        if holding:
+            extra["related_orders"] = [o.id for o in holding]
+        raise forbidden(
+            f"insufficient qty available for order (requested: {dec(wanted)}, "
+            f"available: {dec(available)})",
+            **extra,
+        )
+
+    def _check_short_sale(self, order: SimOrder) -> None:
+        """Alpaca shorts only easy-to-borrow assets, in whole shares, on an account with
+        $2,000 of equity, valuing the sale at MAX(limit price, 3% above the ask)."""
+        asset = self._asset(order.symbol)
+        if not self._may_short():
+            raise forbidden("account is not allowed to short")
+        if not (asset.shortable and asset.easy_to_borrow):
+            raise invalid(f"asset {order.symbol} cannot be sold short")
+        shares = order.qty
+        if shares is None or shares != shares.to_integral_value():
+            raise invalid("fractional orders cannot be sold short")
+        if self._has_open_order(order.symbol, "buy_to_open"):
+            raise forbidden("cannot open a short sell while a long buy order is open")
+        self._check_buying_power(self._short_sale_value(order.symbol, shares, order.limit_price))
+
+    def _check_buying_power(self, cost: Decimal) -> None:
+        buying_power = self.buying_power()
+        if cost > buying_power:
             raise forbidden(
-                f"insufficient qty available for order (requested: {dec(wanted)}, "
-                f"available: {dec(max(available, Decimal(0)))})",
-                available=dec(max(available, Decimal(0))),
-                existing_qty=dec(held_qty),
-                held_for_orders=dec(held_qty - max(available, Decimal(0))),
-                symbol=order.symbol,
+                "insufficient buying power",
+                buying_power=dec(max(buying_power, Decimal(0))),
+                cost_basis=dec(cost.quantize(Decimal("0.01"))),
             )
+
+    def _has_open_order(self, symbol: str, position_intent: str) -> bool:
+        return any(
+            o.is_open and o.symbol == symbol and o.position_intent == position_intent
+            for o in self.state.orders.values()
+        )
 
     def _accept(self, order: SimOrder) -> None:
         now = self.clock.now()

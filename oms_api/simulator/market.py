@@ -22,6 +22,12 @@ def round_price(price: Decimal) -> Decimal:
     return max(price.quantize(tick, rounding=ROUND_HALF_UP), tick)
 
 
+def bid_ask(price: Decimal) -> tuple[Decimal, Decimal]:
+    """The quote around a price: a tick below and a tick above it."""
+    half_spread = CENT if price >= 1 else SUB_PENNY
+    return round_price(price - half_spread), round_price(price + half_spread)
+
+
 @dataclass
 class PricePath:
     price: Decimal

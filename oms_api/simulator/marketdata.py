@@ -8,7 +8,7 @@ from typing import Any
 
 from oms_api.simulator.clock import NEW_YORK
 from oms_api.simulator.errors import SimAPIError
-from oms_api.simulator.market import round_price
+from oms_api.simulator.market import bid_ask, round_price
 from oms_api.simulator.matching import Matching
 from oms_api.simulator.orders import rfc3339
 from oms_api.simulator.universe import Asset
@@ -42,15 +42,14 @@ class MarketData(Matching):
         with self._lock:
             self._done()
             asset = self._data_symbol(symbol)
-            price = self.market.price(asset.symbol)
-            half_spread = Decimal("0.01") if price >= 1 else Decimal("0.0001")
+            bid, ask = bid_ask(self.market.price(asset.symbol))
             return {
                 "t": rfc3339(self.clock.now()),
                 "ax": "V",
-                "ap": round_price(price + half_spread),
+                "ap": ask,
                 "as": 2,
                 "bx": "V",
-                "bp": round_price(price - half_spread),
+                "bp": bid,
                 "bs": 3,
                 "c": ["R"],
                 "z": "C" if asset.exchange == "NASDAQ" else "A",

@@ -218,25 +218,30 @@ class Matching(BrokerCore):
                     self._emit("new", leg)
 
     def _apply_to_position(self, fill: Fill) -> None:
-        asset = self.state.assets[fill.symbol]
+        """Move cash and the position by one execution. A buy adds shares (covering a short
+        first), a sell removes them (going short past zero); cash moves the other way."""
+        shares = fill.qty if fill.side == "buy" else -fill.qty
+        self.state.cash -= shares * fill.price
         position = self.state.positions.get(fill.symbol)
-        amount = fill.qty * fill.price
-        if fill.side == "buy":
-            self.state.cash -= amount
-            if position is None:
-                self.state.positions[fill.symbol] = Position(
-                    fill.symbol, asset.id, asset.exchange, fill.qty, fill.price
-                )
-            else:
-                cost = position.qty * position.avg_entry_price + amount
-                position.qty += fill.qty
-                position.avg_entry_price = (cost / position.qty).quantize(Decimal("0.000001"))
-        else:
-            self.state.cash += amount
-            if position is not None:
-                position.qty -= fill.qty
-                if position.qty <= 0:
-                    del self.state.positions[fill.symbol]
+        if position is None:
+            asset = self.state.assets[fill.symbol]
+            self.state.positions[fill.symbol] = Position(
+                fill.symbol, asset.id, asset.exchange, shares, fill.price
+            )
+            return
+        before = position.qty
+        position.qty += shares
+        if position.qty == 0:
+            del self.state.positions[fill.symbol]
+        elif (before > 0) != (position.qty > 0):
+            # Intake never lets one order cross zero; should a fill still do so (a position
+            # seeded under a working order), what is left is a new position at this price.
+            position.avg_entry_price = fill.price
+        elif abs(position.qty) > abs(before):
+            # Adding to the position, long or short: the entry price is the weighted average.
+            cost = before * position.avg_entry_price + shares * fill.price
+            position.avg_entry_price = (cost / position.qty).quantize(Decimal("0.000001"))
+        # Reducing it leaves the entry price as it was.
 
     def _finish(self, order: SimOrder, status: str) -> None:
         now = self.clock.now()

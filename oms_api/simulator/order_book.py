@@ -121,15 +121,19 @@ class OrderBook(OrderIntake):
         return self.state.orders[order.parent_id].is_open
 
     def cancel_all(self) -> list[dict[str, Any]]:
+        """`DELETE /v2/orders`: one entry per open order, `{id, status}` as the spec's
+        CanceledOrderResponse; a `body` comes only with a failure, as the error (alpaca-py's
+        tests of cancel_orders, PR #512). Cancels settle as any cancel does, after
+        `cancel_delay_seconds` (`pending_cancel` until then)."""
         with self._lock:
             self._work()
-            results = []
+            results: list[dict[str, Any]] = []
             for order in list(self.state.orders.values()):
                 if not order.is_open or self._cancels_with_parent(order):
                     continue
                 try:
                     self._request_cancel(order)
-                    results.append({"id": order.id, "status": 200, "body": None})
+                    results.append({"id": order.id, "status": 200})
                 except SimAPIError as error:
                     results.append({"id": order.id, "status": error.status, "body": error.body})
             self._done()

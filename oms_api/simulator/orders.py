@@ -161,12 +161,18 @@ class Position:
     symbol: str
     asset_id: str
     exchange: str
-    qty: Decimal
+    qty: Decimal  # negative for a short
     avg_entry_price: Decimal
 
+    @property
+    def side(self) -> str:
+        return "short" if self.qty < 0 else "long"
+
     def to_json(
-        self, price: Decimal, prev_close: Decimal, held_for_orders: Decimal, marginable: bool
+        self, price: Decimal, prev_close: Decimal, qty_available: Decimal, marginable: bool
     ) -> dict[str, Any]:
+        # Signed like qty, as Alpaca shows a short: negative value and cost basis, and a P&L
+        # that is positive when the price falls.
         market_value = self.qty * price
         cost_basis = self.qty * self.avg_entry_price
         unrealized = market_value - cost_basis
@@ -179,15 +185,16 @@ class Position:
             "asset_class": "us_equity",
             "asset_marginable": marginable,
             "qty": dec(self.qty),
-            "qty_available": dec(self.qty - held_for_orders),
+            "qty_available": dec(qty_available),
             "avg_entry_price": dec(self.avg_entry_price),
-            "side": "long",
+            "side": self.side,
             "market_value": dec(market_value.quantize(Decimal("0.0001"))),
             "cost_basis": dec(cost_basis.quantize(Decimal("0.0001"))),
             "unrealized_pl": dec(unrealized.quantize(Decimal("0.0001"))),
-            "unrealized_plpc": dec(_ratio(unrealized, cost_basis)),
+            # Percentages of the size of their base, so a losing short reads negative.
+            "unrealized_plpc": dec(_ratio(unrealized, abs(cost_basis))),
             "unrealized_intraday_pl": dec(intraday.quantize(Decimal("0.0001"))),
-            "unrealized_intraday_plpc": dec(_ratio(intraday, last_value)),
+            "unrealized_intraday_plpc": dec(_ratio(intraday, abs(last_value))),
             "current_price": dec(price),
             "lastday_price": dec(prev_close),
             "change_today": dec(_ratio(price - prev_close, prev_close)),

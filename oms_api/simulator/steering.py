@@ -61,17 +61,19 @@ class BrokerControls(Matching):
     def set_cash(self, cash: Decimal) -> None:
         with self._lock:
             self.state.cash = cash
-            self.state.last_equity = cash + self._long_market_value()
+            self.state.last_equity = self._equity()
             self._done()
 
     def seed_position(self, symbol: str, qty: Decimal, avg_entry_price: Decimal) -> None:
+        """Set a position as if built earlier (no cash moves): a negative qty is a short, 0
+        removes it."""
         with self._lock:
             symbol = symbol.upper()
             asset = self.state.assets.get(symbol)
             if asset is None:
                 raise not_found(f"unknown symbol {symbol}")
-            if qty < 0 or avg_entry_price <= 0:
-                raise invalid("qty must be >= 0 and avg_entry_price > 0")
+            if avg_entry_price <= 0:
+                raise invalid("avg_entry_price must be > 0")
             if qty == 0:
                 self.state.positions.pop(symbol, None)
             else:
