@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
@@ -10,7 +11,14 @@ from pathlib import Path
 from typing import Literal, NamedTuple
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PAPER_BASE_URL = "https://paper-api.alpaca.markets"
@@ -24,6 +32,9 @@ BROKER_LIMIT_PER_MINUTE = 200
 # The exact words an operator must set to trade real money; a plain "true" is not enough.
 LIVE_CONFIRMATION = "I understand this trades real money"
 DEFAULT_DATA_DIR = Path("data")
+SLACK_API_URL = "https://slack.com/api/"
+# Channels are C… (public) or G… (private, legacy): upper-case letters and digits.
+SLACK_CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,}")
 
 
 class Mode(StrEnum):
@@ -137,11 +148,92 @@ class Settings(BaseSettings):
         ge=0,
         description="how long an order missing at the broker stays unknown before a re-send",
     )
+    daily_loss_limit: Decimal | None = Field(
+        default=None,
+        gt=0,
+        max_digits=18,
+        decimal_places=2,
+        description="dollars: today's account loss (equity - last_equity) that starts the "
+        "emergency stop; unset: no limit",
+    )
+    loss_limit_check_seconds: Decimal = Field(
+        default=Decimal("10"),
+        ge=1,
+        le=3600,
+        description="how often the loss limit looks at the account (one broker call)",
+    )
+    stop_verify_seconds: Decimal = Field(
+        default=Decimal("60"),
+        ge=1,
+        le=3600,
+        description="how long an emergency stop verifies (and retries) before `incomplete`",
+    )
     stream_enabled: bool = True
     embedded_simulator: bool = Field(
         default=False, description="set by `oms up` when it runs the built-in simulator"
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    slack_bot_token: SecretStr | None = Field(
+        default=None,
+        description="the OMS's own copy of the bot token (xoxb-…), used only to post alerts",
+    )
+    slack_alerts_channel_id: str | None = Field(
+        default=None, description="channel id (C…/G…) that alerts are posted to"
+    )
+    slack_api_url: str = Field(
+        default=SLACK_API_URL, description="Slack Web API base URL (tests point it at a fake)"
+    )
+    alert_on_fills: bool = Field(default=True, description="post an alert for each filled order")
+    alert_on_rejections: bool = Field(
+        default=True, description="post an alert for each order the broker rejected"
+    )
+
+    @field_validator("daily_loss_limit", mode="before")
+    @classmethod
+    def _no_loss_limit(cls, value: object) -> object:
+        # `DAILY_LOSS_LIMIT=` (blank) or "none" means no limit.
+        if isinstance(value, str) and value.strip().lower() in ("", "none", "off"):
+            return None
+        return value
+
+    @field_validator("slack_bot_token", "slack_alerts_channel_id", "slack_api_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object, info: ValidationInfo) -> object:
+        # `SLACK_BOT_TOKEN=` in a .env file means "not set", as it does for the bot.
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str) and not value.strip():
+            return SLACK_API_URL if info.field_name == "slack_api_url" else None
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _slack_bot_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xoxb-"):
+            raise ValueError(
+                "must be the bot token starting with xoxb- (OAuth & Permissions → Bot User "
+                "OAuth Token), not a user or app token"
+            )
+        return value
+
+    @field_validator("slack_alerts_channel_id")
+    @classmethod
+    def _slack_alerts_channel_id(cls, value: str | None) -> str | None:
+        if value is not None and not SLACK_CHANNEL_ID.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a Slack channel id: use an id like C0123ABCD from the bottom "
+                "of the channel's details (not the channel's name)"
+            )
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _slack_api_url(cls, value: str) -> str:
+        # The bot's rule, for the variable both read.
+        if not value.startswith(("http://", "https://")) or not urlsplit(value).hostname:
+            raise ValueError("must be an http(s):// URL such as https://slack.com/api/")
+        # slack-sdk joins method names onto the base URL, which needs its trailing slash.
+        return value.rstrip("/") + "/"
 
     @field_validator("database_url")
     @classmethod

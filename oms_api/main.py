@@ -15,7 +15,7 @@ from oms_api.api.deps import require_token
 from oms_api.api.errors import install_error_handlers
 from oms_api.api.middleware import BodySizeLimit
 from oms_api.api.openapi import error_responses, install_openapi
-from oms_api.api.routes import health, market, portfolios, trades
+from oms_api.api.routes import alerts, audit, controls, health, market, portfolios, trades
 from oms_api.config import ConfigError, Settings, get_settings
 from oms_api.runtime import Runtime
 
@@ -70,6 +70,9 @@ def create_app(
     api.include_router(trades.router)
     api.include_router(portfolios.router)
     api.include_router(market.router)
+    api.include_router(audit.router)
+    api.include_router(alerts.router)
+    api.include_router(controls.router)
     app.include_router(api)
     install_openapi(app)
     return app

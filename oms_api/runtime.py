@@ -21,8 +21,13 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from oms_api.alerts.deliverer import AlertDeliverer
 from oms_api.broker.budget import make_budget
 from oms_api.config import Mode, Settings
+from oms_api.controls.emergency import EmergencySells
+from oms_api.controls.loss_limit import LossLimitMonitor
+from oms_api.controls.state import TradingStateService
+from oms_api.controls.stop import EmergencyStops, StopSettings
 from oms_api.db.engine import is_postgres, make_engine, singleton_lock
 from oms_api.db.notify import ChangeListener, publish_stream_state
 from oms_api.market.service import MarketService
@@ -73,6 +78,11 @@ class Runtime:
     orders: OrderService
     portfolios: PortfolioService
     market: MarketService
+    trading: TradingStateService
+    stops: EmergencyStops
+    emergency: EmergencySells
+    loss_limit: LossLimitMonitor
+    alerts: AlertDeliverer
     stream: Any = None
     intake: TradeEventIntake | None = None
     listener: ChangeListener | None = None
@@ -93,13 +103,32 @@ class Runtime:
     ) -> Runtime:
         engine = engine or make_engine(settings.database_url)
         gateway = gateway or build_gateway(settings, engine)
+        mode = settings.mode.value
+        orders = OrderService(engine, gateway, service_settings(settings), sleep=sleep)
+        orders.writer.alert_mode = mode
+        orders.writer.alert_on_fills = settings.alert_on_fills
+        orders.writer.alert_on_rejections = settings.alert_on_rejections
+        portfolios = PortfolioService(engine, mode)
+        stops = EmergencyStops(
+            engine,
+            gateway,
+            orders,
+            portfolios,
+            mode,
+            StopSettings(verify_seconds=float(settings.stop_verify_seconds)),
+        )
         runtime = cls(
             settings=settings,
             engine=engine,
             gateway=gateway,
-            orders=OrderService(engine, gateway, service_settings(settings), sleep=sleep),
-            portfolios=PortfolioService(engine),
+            orders=orders,
+            portfolios=portfolios,
             market=MarketService(gateway),
+            trading=TradingStateService(engine, mode),
+            stops=stops,
+            emergency=EmergencySells(orders, portfolios, gateway),
+            loss_limit=LossLimitMonitor(engine, gateway, stops, settings.daily_loss_limit, mode),
+            alerts=AlertDeliverer(engine, settings),
         )
         runtime.orders.stream_live = lambda: runtime.stream_connected
         # Looked up at each batch (not bound once), so the service can be observed in tests.
@@ -150,6 +179,11 @@ class Runtime:
                     log.info("recovery settled %d order(s) left open by a previous run", settled)
             except Exception:
                 log.exception("start-up recovery failed; the sweep will keep trying")
+        # A stop whose worker died is finished here (it holds its own lock while it runs).
+        try:
+            self.stops.resume_unfinished()
+        except Exception:
+            log.exception("could not look for an unfinished emergency stop; the tracker will")
         # One look at the broker at start-up (keys, reachability), for /health and the log.
         if self.gateway.probe_if_quiet(0) is False:
             log.warning("the broker did not answer at start-up: %s", self.gateway.contact.failure)
@@ -158,9 +192,12 @@ class Runtime:
             self.intake.start()
             self._spawn("oms-tracker", self._track)
             self._spawn("oms-broker-probe", self._probe)
+            self.alerts.start()
 
     def stop(self) -> None:
         self._stop.set()
+        self.alerts.stop()
+        self.stops.join(timeout=10)
         for thread in self._threads:
             thread.join(timeout=10)
         if self.intake is not None:
@@ -222,13 +259,17 @@ class Runtime:
             self.stream.start()
         interval = max(float(self.settings.order_poll_after_seconds), 0.5)
         streaming_interval = float(self.settings.order_sweep_seconds)
-        last_full = last_sweep = self._monotonic()
+        last_full = last_sweep = last_controls = self._monotonic()
+        controls_every = float(self.settings.loss_limit_check_seconds)
         published: tuple[bool, float] | None = None
         try:
             while not self._stop.wait(min(interval, 1.0)):
                 now = self._monotonic()
                 connected = self.local_stream_connected
                 published = self._publish_stream_state(connected, published, now)
+                if now - last_controls >= controls_every:
+                    self._check_controls()
+                    last_controls = now
                 if now - last_sweep < interval:
                     continue
                 # Unsettled orders and doubtful cancels every `interval`; every working order
@@ -246,6 +287,23 @@ class Runtime:
             if self.stream is not None:
                 self.stream.stop()
             self._publish_stream_state(False, published, self._monotonic(), force=True)
+
+    def _check_controls(self) -> None:
+        """The loss limit, a stop left running by a dead worker, stops waiting for the open."""
+        for name, check in (
+            ("loss limit", self.loss_limit.check),
+            ("unfinished stop", self._resume_stop_if_idle),
+            ("queued stop", self.stops.complete_queued),
+        ):
+            try:
+                check()
+            except Exception:
+                log.exception("%s check failed", name)
+
+    def _resume_stop_if_idle(self) -> None:
+        # A stop marked running that no worker is running (its lock is free) is picked up.
+        if not self.stops.busy():
+            self.stops.resume_unfinished()
 
     def _publish_stream_state(
         self,

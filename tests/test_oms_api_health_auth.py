@@ -29,12 +29,30 @@ KNOWN_ROUTES = {
     ("GET", "/api/v1/positions/by-portfolio"),
     ("GET", "/api/v1/quote/{symbol}"),
     ("GET", "/api/v1/market-status"),
+    ("GET", "/api/v1/audit"),
+    ("GET", "/api/v1/alerts"),
+    ("POST", "/api/v1/audit/refusals"),
+    ("GET", "/api/v1/trading-state"),
+    ("POST", "/api/v1/halt"),
+    ("POST", "/api/v1/resume"),
+    ("POST", "/api/v1/emergency-stop"),
+    ("GET", "/api/v1/emergency-stops/{stop_id}"),
+    ("GET", "/api/v1/emergency-stops"),
+    ("POST", "/api/v1/positions/{symbol}/close"),
+    ("POST", "/api/v1/portfolios/{name}/stop"),
+    ("GET", "/api/v1/status"),
 }
 # Bodies that would do something if auth let them through.
 BODIES = {
     "/api/v1/trade": {"portfolio": "main", "symbol": "AAPL", "side": "buy", "qty": "1"},
     "/api/v1/portfolios": {"name": "intruder"},
     "/api/v1/portfolios/{name}": {"status": "paused"},
+    "/api/v1/audit/refusals": {"actor": "U0INTRUDER", "action": "/trade", "reason": "x"},
+    "/api/v1/halt": {"reason": "intruder"},
+    "/api/v1/resume": {"reason": "intruder"},
+    "/api/v1/emergency-stop": {"reason": "intruder"},
+    "/api/v1/positions/{symbol}/close": {"whole_account": True, "reason": "intruder"},
+    "/api/v1/portfolios/{name}/stop": {"reason": "intruder"},
 }
 
 
@@ -171,6 +189,8 @@ def test_every_api_route_refuses_a_missing_or_wrong_token(oms, headers: dict[str
     # Nothing was written either.
     assert [p["name"] for p in oms.get("/portfolios").json()] == ["main"]
     assert oms.get("/trades").json()["trades"] == []
+    # The audit trail holds only the creation of "main".
+    assert [e["action"] for e in oms.get("/audit").json()["entries"]] == ["portfolio_create"]
 
 
 # ---------------------------------------------------------------------- docs

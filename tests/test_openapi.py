@@ -18,7 +18,7 @@ ERROR_REF = "#/components/schemas/ErrorResponse"
 # Every error status each route can answer with (401 for a missing or wrong token aside).
 DECLARED_ERRORS = {
     ("post", "/api/v1/trade"): {400, 402, 409, 413, 415, 422, 503},
-    ("post", "/api/v1/trades/{trade_id}/cancel"): {404, 409, 422, 503},
+    ("post", "/api/v1/trades/{trade_id}/cancel"): {404, 409, 413, 415, 422, 503},
     ("get", "/api/v1/trades"): {400, 422},
     ("get", "/api/v1/trades/{trade_id}"): {404, 422, 503},
     ("get", "/api/v1/portfolios"): set(),
@@ -30,11 +30,29 @@ DECLARED_ERRORS = {
     ("get", "/api/v1/positions/by-portfolio"): {503},
     ("get", "/api/v1/quote/{symbol}"): {400, 422, 502, 503},
     ("get", "/api/v1/market-status"): {502, 503},
+    ("get", "/api/v1/audit"): {400, 422},
+    ("get", "/api/v1/alerts"): {400, 422},
+    ("post", "/api/v1/audit/refusals"): {413, 415, 422},
+    ("get", "/api/v1/trading-state"): {503},
+    ("post", "/api/v1/halt"): {413, 415, 422, 503},
+    ("post", "/api/v1/resume"): {409, 413, 415, 422, 503},
+    ("post", "/api/v1/emergency-stop"): {413, 415, 422, 503},
+    ("get", "/api/v1/emergency-stops/{stop_id}"): {404, 422},
+    ("get", "/api/v1/emergency-stops"): {400, 422},
+    ("post", "/api/v1/positions/{symbol}/close"): {400, 402, 404, 409, 413, 415, 422, 503},
+    ("post", "/api/v1/portfolios/{name}/stop"): {404, 413, 415, 422, 503},
+    ("get", "/api/v1/status"): {503},
 }
 BODIES = {
     ("post", "/api/v1/trade"): "TradeRequest",
     ("post", "/api/v1/portfolios"): "PortfolioCreate",
     ("patch", "/api/v1/portfolios/{name}"): "PortfolioUpdate",
+    ("post", "/api/v1/audit/refusals"): "RefusalReport",
+    ("post", "/api/v1/halt"): "ControlRequest",
+    ("post", "/api/v1/resume"): "ControlRequest",
+    ("post", "/api/v1/emergency-stop"): "StopRequest",
+    ("post", "/api/v1/positions/{symbol}/close"): "ClosePositionRequest",
+    ("post", "/api/v1/portfolios/{name}/stop"): "PortfolioStopRequest",
 }
 
 

@@ -68,6 +68,8 @@ class JsonBody(Generic[ModelT]):
 
     oms_api.api.openapi documents `model` as the request body of every route that uses it."""
 
+    required = True  # whether the OpenAPI document says the body must be sent
+
     def __init__(self, model: type[ModelT]) -> None:
         self.model = model
 
@@ -86,3 +88,16 @@ class JsonBody(Generic[ModelT]):
             return self.model.model_validate(body)
         except ValidationError as error:
             raise RequestValidationError(error.errors()) from None
+
+
+class OptionalJsonBody(JsonBody[ModelT]):
+    """Dependency: like `JsonBody`, but a request without a body (zero bytes, whatever its
+    Content-Type) is the model with its defaults: for a body that only adds optional context
+    to a route that worked without one."""
+
+    required = False
+
+    async def __call__(self, request: Request) -> ModelT:
+        if not await request.body():
+            return self.model.model_validate({})
+        return await super().__call__(request)

@@ -10,7 +10,9 @@ from fastapi import Depends, Header, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from oms_api.api.body import JsonBody
+from oms_api.api.body import JsonBody, OptionalJsonBody
+from oms_api.audit.schemas import CancelRequest, RefusalReport
+from oms_api.audit.service import AuditService
 from oms_api.config import Settings
 from oms_api.market.service import MarketService
 from oms_api.orders.requests import TradeRequest
@@ -45,10 +47,15 @@ async def get_market(runtime: RuntimeDep) -> MarketService:
     return runtime.market
 
 
+async def get_audit(runtime: RuntimeDep) -> AuditService:
+    return AuditService(runtime.engine)  # holds only the engine: nothing to share
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 OrdersDep = Annotated[OrderService, Depends(get_orders)]
 PortfoliosDep = Annotated[PortfolioService, Depends(get_portfolios)]
 MarketDep = Annotated[MarketService, Depends(get_market)]
+AuditDep = Annotated[AuditService, Depends(get_audit)]
 
 
 async def require_token(
@@ -105,3 +112,5 @@ IdempotencyKeyDep = Annotated[str | None, Depends(get_idempotency_key)]
 TradeRequestBody = Annotated[TradeRequest, Depends(JsonBody(TradeRequest))]
 PortfolioCreateBody = Annotated[PortfolioCreate, Depends(JsonBody(PortfolioCreate))]
 PortfolioUpdateBody = Annotated[PortfolioUpdate, Depends(JsonBody(PortfolioUpdate))]
+CancelRequestBody = Annotated[CancelRequest, Depends(OptionalJsonBody(CancelRequest))]
+RefusalReportBody = Annotated[RefusalReport, Depends(JsonBody(RefusalReport))]

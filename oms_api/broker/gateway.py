@@ -59,11 +59,13 @@ from oms_api.broker.models import (
     BrokerOrder,
     BrokerRejected,
     BrokerUnavailable,
+    BulkCancel,
     CancelOutcome,
     MarketClock,
     OrderSubmission,
     Outcome,
     Position,
+    PositionClose,
     Quote,
     SubmitResult,
 )
@@ -541,12 +543,14 @@ class AlpacaGateway:
         orders = self._call(lambda: self._trading.get_orders(request), priority)
         return [broker_order_from_alpaca(order) for order in orders]
 
-    def list_open_orders(self, max_pages: int = 20) -> list[BrokerOrder]:
+    def list_open_orders(
+        self, max_pages: int = 20, priority: Priority = Priority.POLL
+    ) -> list[BrokerOrder]:
         """Every open order (parents with their legs): one request per 500 orders."""
         found: dict[str, BrokerOrder] = {}
         until: datetime | None = None
         for _ in range(max_pages):
-            page = self.list_orders(status="open", until=until, limit=500)
+            page = self.list_orders(status="open", until=until, limit=500, priority=priority)
             new = [order for order in page if order.id not in found]
             found.update((order.id, order) for order in new)
             if len(page) < 500 or not new:
@@ -578,6 +582,44 @@ class AlpacaGateway:
             return CancelOutcome.UNKNOWN
         return CancelOutcome.REQUESTED
 
+    # ------------------------------------------------------------------ emergency stop
+    # Write calls of a stop go first in the budget (CRITICAL); failures raise BrokerUnavailable
+    # (maybe done: verify) or BrokerRejected (refused).
+    def cancel_all_orders(self) -> list[BulkCancel]:
+        """`DELETE /v2/orders`: every open order, one request."""
+        answers = self._call(self._trading.cancel_orders, Priority.CRITICAL) or []
+        return [
+            BulkCancel(str(a.id), int(a.status), _short_body(a.body) if a.status != 200 else None)
+            for a in answers
+        ]
+
+    def close_all_positions(self, cancel_orders: bool = True) -> list[PositionClose]:
+        """`DELETE /v2/positions?cancel_orders=true`: one closing market order per position."""
+        answers = (
+            self._call(
+                lambda: self._trading.close_all_positions(cancel_orders=cancel_orders),
+                Priority.CRITICAL,
+            )
+            or []
+        )
+        closes = []
+        for answer in answers:
+            symbol, body = str(answer.symbol), answer.body
+            if isinstance(body, AlpacaOrder):
+                order = broker_order_from_alpaca(body)
+                closes.append(PositionClose(symbol, int(answer.status or 200), order=order))
+            else:
+                error = _short_body(body)
+                closes.append(PositionClose(symbol, int(answer.status or 0), error=error))
+        return closes
+
+    def close_position(self, symbol: str) -> BrokerOrder | None:
+        """`DELETE /v2/positions/{symbol}`: close all of it; None when there is none."""
+        order = self._call(
+            lambda: self._trading.close_position(symbol.upper()), Priority.CRITICAL, True
+        )
+        return None if order is None else broker_order_from_alpaca(order)
+
     # ------------------------------------------------------------------ account
     def get_account(self) -> Account:
         a = self._call(self._trading.get_account)
@@ -589,10 +631,11 @@ class AlpacaGateway:
             buying_power=_dec(a.buying_power) or Decimal(0),
             portfolio_value=_dec(a.portfolio_value) or _dec(a.equity) or Decimal(0),
             currency=a.currency or "USD",
+            last_equity=_dec(a.last_equity),
         )
 
-    def get_positions(self) -> list[Position]:
-        return [_position(p) for p in self._call(self._trading.get_all_positions)]
+    def get_positions(self, priority: Priority = Priority.READ) -> list[Position]:
+        return [_position(p) for p in self._call(self._trading.get_all_positions, priority)]
 
     def get_position(self, symbol: str) -> Position | None:
         p = self._call(lambda: self._trading.get_open_position(symbol.upper()), none_on_404=True)
@@ -755,6 +798,16 @@ def _is_uuid(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _short_body(body: Any) -> str:
+    """A broker error body as one short line (never a whole payload)."""
+    if body is None:
+        return "no details"
+    message = getattr(body, "message", None)
+    if message is None and isinstance(body, dict):
+        message = body.get("message")
+    return str(message or body)[:200]
 
 
 def _positive(value: Any) -> Decimal | None:

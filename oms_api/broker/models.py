@@ -125,6 +125,27 @@ class Account:
     buying_power: Decimal
     portfolio_value: Decimal
     currency: str
+    # Equity at the previous trading day's close: today's P&L is equity - last_equity.
+    last_equity: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class BulkCancel:
+    """One order of a cancel-all request, as the broker answered for it."""
+
+    broker_order_id: str
+    status: int  # 200: the cancel was taken
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class PositionClose:
+    """One position of a close-all request: the closing order the broker made, or why not."""
+
+    symbol: str
+    status: int  # 200: a closing order was made
+    order: BrokerOrder | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)

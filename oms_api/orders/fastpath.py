@@ -47,21 +47,36 @@ EVENT_COLUMNS = [
     "created_at",
 ]
 FILL_COLUMNS = ["execution_id", "qty", "price", "filled_at", "source", "created_at"]
+AUDIT_COLUMNS = ["created_at", "actor_kind", "actor", "actor_name", "action", "details", "result"]
+
+# Whether an order may be recorded now: its portfolio is active and trading is not halted (an
+# emergency sell may pass either). Shared by both databases' statements.
+MAY_RECORD = (
+    "(CAST(:allow_paused AS boolean) OR EXISTS "
+    "(SELECT 1 FROM portfolios WHERE id = :portfolio_id AND status = 'active')) "
+    "AND (CAST(:allow_halted AS boolean) OR NOT EXISTS "
+    "(SELECT 1 FROM trading_state WHERE state = 'halted'))"
+)
 
 
-def record_statement(orders: Table, events: Table) -> TextClause:
-    """Insert the order and its first event if the portfolio is active; returns the id."""
+def record_statement(orders: Table, events: Table, audit: Table) -> TextClause:
+    """Insert the order, its first event and its audit row if it may be recorded now; returns
+    the new id (no row: refused)."""
     columns = [c.name for c in orders.columns if c.name != "id"]
     sql = (
         f"WITH new_order AS (INSERT INTO orders ({', '.join(columns)}) "
-        f"SELECT {_values(orders, columns)} "
-        "WHERE EXISTS (SELECT 1 FROM portfolios WHERE id = :portfolio_id AND status = 'active') "
-        "RETURNING id), "
+        f"SELECT {_values(orders, columns)} WHERE {MAY_RECORD} RETURNING id), "
         f"first_event AS (INSERT INTO order_events (order_id, {', '.join(EVENT_COLUMNS)}) "
-        f"SELECT new_order.id, {_values(events, EVENT_COLUMNS, 'e_')} FROM new_order) "
+        f"SELECT new_order.id, {_values(events, EVENT_COLUMNS, 'e_')} FROM new_order), "
+        f"audited AS (INSERT INTO audit_log (target, {', '.join(AUDIT_COLUMNS)}) "
+        f"SELECT 'trade ' || new_order.id, {_values(audit, AUDIT_COLUMNS, 'a_')} FROM new_order) "
         "SELECT id FROM new_order"
     )
-    return text(sql).bindparams(*_typed(orders, columns), *_typed(events, EVENT_COLUMNS, "e_"))
+    return text(sql).bindparams(
+        *_typed(orders, columns),
+        *_typed(events, EVENT_COLUMNS, "e_"),
+        *_typed(audit, AUDIT_COLUMNS, "a_"),
+    )
 
 
 def apply_statement(

@@ -16,6 +16,8 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from oms_api.audit.models import AuditResult
+from oms_api.audit.service import Actor, AuditAction, audit_values, record
 from oms_api.broker.budget import BudgetExhausted, Priority
 from oms_api.broker.models import (
     Asset,
@@ -27,6 +29,7 @@ from oms_api.broker.models import (
     Outcome,
     SubmitResult,
 )
+from oms_api.controls.state import read_state
 from oms_api.errors import ServiceError, broker_busy
 from oms_api.orders.context import OrderContext, TradeOutcome, rejection, stored_error
 from oms_api.orders.enums import (
@@ -43,7 +46,7 @@ from oms_api.orders.reads import OrderReads
 from oms_api.orders.requests import TradeRejected, TradeRequest, validate_trade
 from oms_api.orders.settling import LOST_ANSWER_NOTE, Settlement, submission_of
 from oms_api.orders.state import from_broker_status
-from oms_api.orders.writer import PortfolioNotActive
+from oms_api.orders.writer import RecordRefused
 from oms_api.portfolios.models import Portfolio
 
 log = logging.getLogger(__name__)
@@ -93,7 +96,15 @@ class TradePlacement:
         self.settlement = settlement
         self.in_flight = in_flight
 
-    def place_trade(self, request: TradeRequest, idempotency_key: str | None) -> TradeOutcome:
+    def place_trade(
+        self,
+        request: TradeRequest,
+        idempotency_key: str | None,
+        *,
+        origin: OrderOrigin = OrderOrigin.TRADE,
+    ) -> TradeOutcome:
+        """A trade, or (origin emergency_sell) a sell that reduces risk: that one is placed
+        even while its portfolio is paused or trading is halted."""
         ctx = self.ctx
         valid = validate_trade(request)
         fingerprint = request.fingerprint()
@@ -132,13 +143,25 @@ class TradePlacement:
                 if twin is not None:  # a concurrent twin got a slot and recorded it: replay
                     return self.replay(twin, fingerprint)
                 raise broker_busy(error.wait_needed) from None
+            values = self._values(request, valid.symbol, valid.order_class.value, portfolio_id) | {
+                "idempotency_key": idempotency_key,
+                "request_fingerprint": fingerprint,
+                "origin": origin.value,
+            }
+            actor = Actor.of(request.requested_by, request.requested_by_name)
+            action = (
+                AuditAction.TRADE if origin is OrderOrigin.TRADE else AuditAction.EMERGENCY_SELL
+            )
+            risk_reducing = origin is OrderOrigin.EMERGENCY_SELL
             try:
                 order = ctx.writer.record_new(
-                    self._values(request, valid.symbol, valid.order_class.value, portfolio_id)
-                    | {"idempotency_key": idempotency_key, "request_fingerprint": fingerprint}
+                    values,
+                    audit_values(actor, action, None, _trade_details(values, portfolio_name)),
+                    allow_paused=risk_reducing,
+                    allow_halted=risk_reducing,
                 )
-            except PortfolioNotActive:
-                raise self._inactive_portfolio(request.portfolio, portfolio_id) from None
+            except RecordRefused:
+                raise self._refusal(request, portfolio_id, actor, action) from None
             if order is None:  # lost an Idempotency-Key race to a concurrent identical request
                 slot.close()
                 assert idempotency_key is not None
@@ -193,7 +216,7 @@ class TradePlacement:
             order = self._record_result(order, result, acknowledged)
         fills = self._handed_fills(order)
         if waits and order.status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED):
-            order, fills = self._wait_for_fill(order)
+            order, fills = self.wait_for_fill(order)
         return order, fills
 
     def _record_result(
@@ -251,7 +274,7 @@ class TradePlacement:
         _, latest = self.ctx.watch.latest(order.id)
         return latest[1] if latest is not None and latest[0] is order else None
 
-    def _wait_for_fill(self, order: Order) -> tuple[Order, list[Fill] | None]:
+    def wait_for_fill(self, order: Order) -> tuple[Order, list[Fill] | None]:
         """Wait for the stream to fill the order; poll the broker when it stays quiet.
         Returns the order and, when the writer handed them over, its fills."""
         ctx = self.ctx
@@ -308,7 +331,7 @@ class TradePlacement:
             OrderStatus.PARTIALLY_FILLED,
         ):
             # Answer as the original request does (it waits for the fill), not mid-flight.
-            order, fills = self._wait_for_fill(order)
+            order, fills = self.wait_for_fill(order)
         outcome = self.outcome(order, self.reads.portfolio_name(order.portfolio_id), clock, fills)
         outcome.replayed = True
         return outcome
@@ -343,14 +366,41 @@ class TradePlacement:
             )
         return portfolio_id, name.strip().lower()
 
-    def _inactive_portfolio(self, name: str, portfolio_id: int) -> TradeRejected:
-        if self.reads.portfolio_status(portfolio_id) is None:
-            return TradeRejected(
-                "portfolio_not_found", f"portfolio {name!r} does not exist", "portfolio"
+    def _refusal(
+        self, request: TradeRequest, portfolio_id: int, actor: Actor, action: AuditAction
+    ) -> Exception:
+        """Why the order could not be recorded (trading halted, or the portfolio paused), with
+        the refused attempt in the audit trail."""
+        with self.engine.begin() as connection:
+            state = read_state(connection)
+            if state.halted:
+                refusal: Exception = state.refusal()
+                why = "trading is halted"
+            elif self.reads.portfolio_status(portfolio_id) is None:
+                refusal = TradeRejected(
+                    "portfolio_not_found",
+                    f"portfolio {request.portfolio!r} does not exist",
+                    "portfolio",
+                )
+                why = "no such portfolio"
+            else:
+                refusal = TradeRejected(
+                    "portfolio_paused",
+                    f"portfolio {request.portfolio!r} is paused",
+                    "portfolio",
+                    status=409,
+                )
+                why = "the portfolio is paused"
+            details = {"symbol": request.symbol, "side": request.side.value, "refused": why}
+            record(
+                connection,
+                actor,
+                action,
+                f"portfolio {request.portfolio}",
+                details,
+                AuditResult.REFUSED,
             )
-        return TradeRejected(
-            "portfolio_paused", f"portfolio {name!r} is paused", "portfolio", status=409
-        )
+        return refusal
 
     def _asset(self, symbol: str) -> Asset:
         try:
@@ -434,3 +484,24 @@ def fills_at_once(order: Order, clock: MarketClock | None) -> bool:
     if order.order_type != OrderType.MARKET or tif in (TimeInForce.OPG, TimeInForce.CLS):
         return False
     return clock is None or clock.is_open
+
+
+def _trade_details(values: dict[str, Any], portfolio: str) -> dict[str, Any]:
+    """What the audit trail keeps of a trade request."""
+    keep = (
+        "symbol",
+        "side",
+        "qty",
+        "notional",
+        "order_type",
+        "limit_price",
+        "stop_price",
+        "time_in_force",
+        "client_order_id",
+        "reason",
+        "idempotency_key",
+        "origin",
+    )
+    return {"portfolio": portfolio} | {
+        key: str(values[key]) for key in keep if values.get(key) is not None
+    }

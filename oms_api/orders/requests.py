@@ -79,6 +79,8 @@ class TradeRequest(BaseModel):
     extended_hours: bool = False
     reason: StorableText | None = Field(default=None, max_length=500)
     requested_by: StorableText | None = Field(default=None, max_length=100)
+    # Who that is, for people (a Slack display name); the audit trail keeps both.
+    requested_by_name: StorableText | None = Field(default=None, max_length=100)
 
     @field_validator("symbol", "portfolio", mode="before")
     @classmethod

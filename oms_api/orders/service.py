@@ -22,24 +22,25 @@ import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from sqlalchemy.engine import Engine
 
-from oms_api.broker.models import TradeEvent
+from oms_api.broker.models import BrokerOrder, TradeEvent
 from oms_api.orders.context import (
     Broker,
     OrderContext,
     ServiceSettings,
     TradeOutcome,
 )
-from oms_api.orders.enums import EventSource, OrderStatus
+from oms_api.orders.enums import TERMINAL_STATUSES, EventSource, OrderOrigin, OrderStatus
 from oms_api.orders.models import Fill, Order
 from oms_api.orders.placing import InFlight, TradePlacement
 from oms_api.orders.reads import OrderReads
 from oms_api.orders.requests import TradeRequest
 from oms_api.orders.settling import Settlement
 from oms_api.orders.watch import OrderWatch
-from oms_api.orders.writer import BrokerNews, OrderWriter
+from oms_api.orders.writer import AuditNote, BrokerNews, OrderWriter
 
 log = logging.getLogger(__name__)
 
@@ -99,11 +100,59 @@ class OrderService:
         self.ctx.stream_live = check
 
     # ------------------------------------------------------------------ trader actions
-    def place_trade(self, request: TradeRequest, idempotency_key: str | None) -> TradeOutcome:
-        return self.placement.place_trade(request, idempotency_key)
+    def place_trade(
+        self,
+        request: TradeRequest,
+        idempotency_key: str | None,
+        *,
+        origin: OrderOrigin = OrderOrigin.TRADE,
+    ) -> TradeOutcome:
+        """A trade; `origin` emergency_sell is placed even while its portfolio is paused or
+        trading is halted (it reduces risk)."""
+        return self.placement.place_trade(request, idempotency_key, origin=origin)
 
-    def cancel(self, order_id: int, requested_by: str | None = None) -> Order:
-        return self.settlement.cancel(order_id, requested_by)
+    def await_fill(self, order: Order) -> TradeOutcome:
+        """An order the broker made for us (adopted): waited on as a trade's fill is, then
+        shown as the API shows a trade."""
+        order, _ = self.placement.wait_for_fill(order)
+        return self.outcome_of(order)
+
+    def cancel(
+        self, order_id: int, requested_by: str | None = None, requested_by_name: str | None = None
+    ) -> Order:
+        return self.settlement.cancel(order_id, requested_by, requested_by_name)
+
+    def working_orders(self, portfolio_id: int | None = None) -> list[Order]:
+        """Orders the broker may still act on (every one, or one portfolio's)."""
+        working = [s.value for s in OrderStatus if s not in TERMINAL_STATUSES]
+        orders = self.reads.open_orders(working)
+        if portfolio_id is not None:
+            orders = [o for o in orders if o.portfolio_id == portfolio_id]
+        return orders
+
+    def adopt(
+        self,
+        broker_order: BrokerOrder,
+        *,
+        origin: OrderOrigin,
+        note: str,
+        portfolio_id: int | None = None,
+        stop_id: int | None = None,
+        allocations: dict[int, Decimal] | None = None,
+        audit: AuditNote | None = None,
+    ) -> Order:
+        """Record an order the broker made for the OMS (an emergency stop's closing orders,
+        a whole-position close) and apply its state; the same broker order adopted twice is one
+        order. `audit`: the action's audit row, written with it."""
+        return self.writer.adopt(
+            broker_order,
+            origin=origin.value,
+            note=note,
+            portfolio_id=portfolio_id,
+            stop_id=stop_id,
+            allocations=allocations,
+            audit=audit,
+        )
 
     # ------------------------------------------------------------------ keeping in step
     def settle(
@@ -112,6 +161,12 @@ class OrderService:
         return self.settlement.settle(
             order_id, source, allow_resend=allow_resend, force_resend=force_resend
         )
+
+    def apply_broker_order(
+        self, order_id: int, broker_order: BrokerOrder, source: EventSource
+    ) -> Order:
+        """What the broker says of one of our orders, read elsewhere (e.g. in a list)."""
+        return self.writer.apply_one(order_id, broker_order, source)
 
     def poll(self, order_id: int, source: EventSource, *, resend_cancel: bool = False) -> Order:
         return self.settlement.poll(order_id, source, resend_cancel=resend_cancel)

@@ -13,6 +13,7 @@ import logging
 from contextlib import ExitStack
 from datetime import timedelta
 
+from oms_api.audit.service import Actor
 from oms_api.broker.budget import BudgetExhausted, Priority
 from oms_api.broker.models import (
     BrokerError,
@@ -176,7 +177,9 @@ class Settlement:
             OrderStatus.PARTIALLY_FILLED,
         )
 
-    def cancel(self, order_id: int, requested_by: str | None = None) -> Order:
+    def cancel(
+        self, order_id: int, requested_by: str | None = None, requested_by_name: str | None = None
+    ) -> Order:
         ctx = self.ctx
         order = self.reads.get_order(order_id)
         if order.status in TERMINAL_STATUSES:
@@ -190,7 +193,7 @@ class Settlement:
                     f"trade {order_id} has not reached the broker yet ({order.status}); "
                     "try again in a moment",
                 )
-        ctx.writer.request_cancel(order_id, requested_by)
+        ctx.writer.request_cancel(order_id, Actor.of(requested_by, requested_by_name))
         assert order.broker_order_id is not None
         outcome = ctx.broker.cancel_order(order.broker_order_id)
         if outcome is CancelOutcome.NOT_CANCELABLE or outcome is CancelOutcome.REQUESTED:

@@ -27,13 +27,24 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from oms_api.alerts.outbox import AlertKind, enqueue
+from oms_api.audit.models import AuditEntry
+from oms_api.audit.service import Actor, AuditAction, audit_values, record
 from oms_api.broker.models import BrokerError, BrokerOrder, TradeEvent
+from oms_api.controls.models import TradingState
 from oms_api.db.engine import is_postgres
 from oms_api.db.notify import ORDERS_CHANNEL
 from oms_api.errors import ServiceError
 from oms_api.orders.enums import EventSource, OrderStatus
 from oms_api.orders.fastpath import apply_statement, record_statement
-from oms_api.orders.models import Fill, Order, OrderEvent, fill_from_row, order_from_row
+from oms_api.orders.models import (
+    Fill,
+    Order,
+    OrderAllocation,
+    OrderEvent,
+    fill_from_row,
+    order_from_row,
+)
 from oms_api.orders.state import can_transition, from_broker_status
 from oms_api.orders.watch import OrderWatch
 from oms_api.portfolios.models import Portfolio
@@ -44,6 +55,9 @@ ORDERS = Order.__table__  # type: ignore[attr-defined]
 FILLS = Fill.__table__  # type: ignore[attr-defined]
 EVENTS = OrderEvent.__table__  # type: ignore[attr-defined]
 PORTFOLIOS = Portfolio.__table__  # type: ignore[attr-defined]
+ALLOCATIONS = OrderAllocation.__table__  # type: ignore[attr-defined]
+AUDIT = AuditEntry.__table__  # type: ignore[attr-defined]
+TRADING_STATE = TradingState.__table__  # type: ignore[attr-defined]
 
 AVG_PRICE_PLACES = Decimal("0.000001")
 # The columns a write may change (the rest are fixed when the order is recorded).
@@ -65,6 +79,8 @@ MUTABLE_COLUMNS = (
 )
 MEMO_SIZE = 10_000
 Row = dict[str, Any]
+# Who, which action, on what, with which details: the audit row written with a change.
+AuditNote = tuple[Actor, AuditAction, str, dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -77,8 +93,9 @@ class BrokerNews:
     event: TradeEvent | None = None
 
 
-class PortfolioNotActive(Exception):
-    """The order was not recorded: its portfolio is paused (or gone)."""
+class RecordRefused(Exception):
+    """The order was not recorded: its portfolio is paused (or gone), or trading is halted.
+    Nothing was written; the caller reads which, to say so."""
 
 
 def database_unavailable(message: str = "database unavailable — nothing was sent") -> ServiceError:
@@ -97,6 +114,11 @@ class OrderWriter:
         self.engine = engine
         self.watch = watch
         self.now = now
+        # Set by the runtime: the mode alerts carry, and which order outcomes make one
+        # (ALERT_ON_FILLS, ALERT_ON_REJECTIONS). None: no alerts (e.g. a bare service).
+        self.alert_mode: str | None = None
+        self.alert_on_fills = True
+        self.alert_on_rejections = True
         self._postgres = is_postgres(engine)
         # Marks this process's notifications, so its own listener can skip them.
         self._notify_tag = notify_tag
@@ -115,7 +137,7 @@ class OrderWriter:
         self._rows: dict[int, Row] = {}
         if self._postgres:
             self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-            self._record_statement = record_statement(ORDERS, EVENTS)
+            self._record_statement = record_statement(ORDERS, EVENTS, AUDIT)
             self._apply_statement = apply_statement(ORDERS, FILLS, EVENTS, MUTABLE_COLUMNS)
 
     # ------------------------------------------------------------------ memos
@@ -201,18 +223,32 @@ class OrderWriter:
         }
 
     # ------------------------------------------------------------------ recording
-    def record_new(self, values: Row) -> Order | None:
-        """Commit a new order (pending_submit) and its first event, durably, before anything
-        is sent, if its portfolio is active at that moment (else PortfolioNotActive).
-        None when a concurrent request recorded the same Idempotency-Key first."""
+    def record_new(
+        self,
+        values: Row,
+        audit: Row | None = None,
+        *,
+        allow_paused: bool = False,
+        allow_halted: bool = False,
+    ) -> Order | None:
+        """Commit a new order (pending_submit), its first event and its audit row, durably,
+        before anything is sent, if its portfolio is active and trading is not halted at that
+        moment (else RecordRefused); an emergency sell may pass either check. None when a
+        concurrent request recorded the same Idempotency-Key first."""
         first_event = self._event(
             {**values, "id": None}, None, EventSource.API, "recorded before sending"
         )
+        guards = {"allow_paused": allow_paused, "allow_halted": allow_halted}
+        if audit is None:  # the plain trade row, for a caller with nothing more to say
+            details = {"symbol": values["symbol"], "side": values["side"], "qty": values["qty"]}
+            audit = audit_values(
+                Actor.of(values.get("requested_by")), AuditAction.TRADE, None, details
+            )
         try:
             if self._postgres:
-                order_id = self._record_postgres(values, first_event)
+                order_id = self._record_postgres(values, first_event, audit, guards)
             else:
-                order_id = self._record_sqlite(values, first_event)
+                order_id = self._record_sqlite(values, first_event, audit, guards)
         except IntegrityError:
             if values.get("idempotency_key") is not None:
                 return None
@@ -221,31 +257,158 @@ class OrderWriter:
             log.error("database unavailable: %s", error.__class__.__name__)
             raise database_unavailable() from None
         if order_id is None:
-            raise PortfolioNotActive(values["portfolio_id"])
+            raise RecordRefused(values["portfolio_id"])
         self._remember(self._order_ids, values["client_order_id"], order_id)
         row = {**values, "id": order_id}
         self._cache(row)
         return order_from_row(row)
 
-    def _record_postgres(self, values: Row, first_event: Row) -> int | None:
-        params = {**values, **{f"e_{k}": v for k, v in first_event.items() if k != "order_id"}}
+    def _record_postgres(
+        self, values: Row, first_event: Row, audit: Row, guards: Row
+    ) -> int | None:
+        params = {
+            **values,
+            **guards,
+            **{f"e_{k}": v for k, v in first_event.items() if k != "order_id"},
+            **{f"a_{k}": v for k, v in audit.items() if k != "target"},
+        }
         with self._autocommit.connect() as connection:
             return connection.execute(self._record_statement, params).scalar()
 
-    def _record_sqlite(self, values: Row, first_event: Row) -> int | None:
+    def _record_sqlite(self, values: Row, first_event: Row, audit: Row, guards: Row) -> int | None:
         with self._sqlite_lock, self.engine.begin() as connection:
-            active = connection.execute(
-                select(PORTFOLIOS.c.id).where(
-                    PORTFOLIOS.c.id == values["portfolio_id"],
-                    PORTFOLIOS.c.status == "active",
-                )
-            ).first()
-            if active is None:
-                return None
+            if not guards["allow_paused"]:
+                active = connection.execute(
+                    select(PORTFOLIOS.c.id).where(
+                        PORTFOLIOS.c.id == values["portfolio_id"],
+                        PORTFOLIOS.c.status == "active",
+                    )
+                ).first()
+                if active is None:
+                    return None
+            if not guards["allow_halted"]:
+                halted = connection.execute(
+                    select(TRADING_STATE.c.id).where(TRADING_STATE.c.state == "halted")
+                ).first()
+                if halted is not None:
+                    return None
             # Parameters apart from the statement: its compiled form is cached.
             order_id = connection.execute(ORDERS.insert(), values).inserted_primary_key[0]
             connection.execute(EVENTS.insert(), {**first_event, "order_id": order_id})
+            connection.execute(AUDIT.insert(), {**audit, "target": f"trade {order_id}"})
             return order_id
+
+    def adopt(
+        self,
+        broker_order: BrokerOrder,
+        *,
+        origin: str,
+        note: str,
+        portfolio_id: int | None = None,
+        stop_id: int | None = None,
+        allocations: dict[int, Decimal] | None = None,
+        audit: AuditNote | None = None,
+    ) -> Order:
+        """Record an order the broker made (a stop's closing order, a whole-position close) as
+        an OMS order, with how much of it belongs to each portfolio's book, then apply what the
+        broker says of it. Adopting the same broker order twice returns the one recorded."""
+        now = self.now()
+        existing = self._find(broker_order)
+        if existing is None:
+            values: Row = {
+                "client_order_id": broker_order.client_order_id[:48],
+                "broker_order_id": broker_order.id,
+                "portfolio_id": portfolio_id,
+                "symbol": broker_order.symbol,
+                "side": broker_order.side,
+                "qty": broker_order.qty,
+                "notional": broker_order.notional if broker_order.qty is None else None,
+                "order_type": broker_order.order_type or "market",
+                "time_in_force": broker_order.time_in_force or "day",
+                "limit_price": broker_order.limit_price,
+                "stop_price": broker_order.stop_price,
+                "order_class": "simple",
+                "take_profit_limit_price": None,
+                "stop_loss_stop_price": None,
+                "stop_loss_limit_price": None,
+                "extended_hours": broker_order.extended_hours,
+                "status": OrderStatus.SUBMITTED.value,
+                "broker_status": None,
+                "filled_qty": Decimal(0),
+                "filled_avg_price": None,
+                "reason": note[:500],
+                "requested_by": "system",
+                "idempotency_key": None,
+                "request_fingerprint": None,
+                "external": False,
+                "origin": origin,
+                "stop_id": stop_id,
+                "error_code": None,
+                "error_message": None,
+                "send_attempts": 0,
+                "created_at": now,
+                "submitted_at": broker_order.submitted_at or now,
+                "filled_at": None,
+                "canceled_at": None,
+                "cancel_requested_at": None,
+                "last_broker_check_at": now,
+                "updated_at": now,
+            }
+            try:
+                with self._sqlite_lock if not self._postgres else contextlib.nullcontext():  # noqa: SIM117
+                    with self.engine.begin() as connection:
+                        order_id = connection.execute(ORDERS.insert(), values).inserted_primary_key[
+                            0
+                        ]
+                        connection.execute(
+                            EVENTS.insert(),
+                            {
+                                **self._event(
+                                    {**values, "id": order_id}, None, EventSource.STOP, note
+                                ),
+                                "order_id": order_id,
+                            },
+                        )
+                        if audit is not None:
+                            who, action, target, details = audit
+                            record(
+                                connection, who, action, target, {**details, "trade_id": order_id}
+                            )
+                        if allocations:
+                            connection.execute(
+                                ALLOCATIONS.insert(),
+                                [
+                                    {"order_id": order_id, "portfolio_id": pid, "qty": qty}
+                                    for pid, qty in allocations.items()
+                                    if qty > 0
+                                ],
+                            )
+            except IntegrityError:  # adopted meanwhile (another worker, the same stop resumed)
+                existing = self._find(broker_order)
+                if existing is None:
+                    raise
+            except OperationalError as error:
+                log.error("database unavailable: %s", error.__class__.__name__)
+                raise database_unavailable() from None
+            else:
+                self._remember(self._order_ids, values["client_order_id"], order_id)
+                existing = order_from_row({**values, "id": order_id})
+        assert existing.id is not None
+        return self.apply_one(existing.id, broker_order, EventSource.STOP)
+
+    def _find(self, broker_order: BrokerOrder) -> Order | None:
+        with self.engine.connect() as connection:
+            row = (
+                connection.execute(
+                    select(ORDERS).where(
+                        (ORDERS.c.broker_order_id == broker_order.id)
+                        | (ORDERS.c.client_order_id == broker_order.client_order_id)
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        return order_from_row(dict(row)) if row is not None else None
 
     def remember_row(self, row: Row) -> None:
         """A row read just now (without a lock): a guard for the one-statement path, which
@@ -265,8 +428,9 @@ class OrderWriter:
             commit()
         return self._changed(row)
 
-    def request_cancel(self, order_id: int, requested_by: str | None) -> Order:
-        """pending_cancel (durably) before the cancel goes out; a terminal order is left."""
+    def request_cancel(self, order_id: int, actor: Actor) -> Order:
+        """pending_cancel (durably, with its audit row) before the cancel goes out; a terminal
+        order is left as it is."""
         with self._locked([order_id], durable=True) as (connection, rows, commit):
             row = rows[order_id]
             previous = row["status"]
@@ -278,8 +442,15 @@ class OrderWriter:
             row.update(status=OrderStatus.PENDING_CANCEL.value, cancel_requested_at=now)
             row["updated_at"] = now
             self._write_order(connection, row)
-            note = f"cancel requested by {requested_by or 'api'}"
+            note = f"cancel requested by {actor.name or actor.id}"
             connection.execute(EVENTS.insert(), self._event(row, previous, EventSource.API, note))
+            record(
+                connection,
+                actor,
+                AuditAction.CANCEL,
+                f"trade {order_id}",
+                {"symbol": row["symbol"], "was": previous},
+            )
             commit()
         return self._changed(row)
 
@@ -338,6 +509,7 @@ class OrderWriter:
                 row.update(status=status.value, error_code=code, error_message=message[:500])
                 row["updated_at"] = self.now()
                 self._write_order(connection, row)
+                self._alert_outcome(connection, row, previous)
             connection.execute(
                 EVENTS.insert(),
                 self._event(row, previous, source, note, payload=_error_payload(error)),
@@ -374,6 +546,7 @@ class OrderWriter:
             new_fills: dict[int, list[Fill]] = {}
             events: list[Row] = []
             changed: set[int] = set()
+            statuses_before = {oid: row["status"] for oid, row in rows.items()}
             for item in news:
                 row = rows.get(item.order_id)
                 if row is None:  # deleted meanwhile: nothing to apply it to
@@ -399,6 +572,8 @@ class OrderWriter:
             )
             if events:
                 connection.execute(EVENTS.insert(), events)
+            for oid in sorted(changed):
+                self._alert_outcome(connection, rows[oid], statuses_before[oid])
             commit()
         self._remember_views(news)
         result: dict[int, Order] = {}
@@ -458,7 +633,63 @@ class OrderWriter:
                 self._rows.pop(item.order_id, None)
             return None
         self._remember_views([item])
+        if self._alert_kind(row, cached["status"]) is not None:
+            # The one-statement path has no transaction to add the alert to: recorded right
+            # after, once per order (its dedupe key) whichever path gets there.
+            try:
+                with self.engine.begin() as connection:
+                    self._alert_outcome(connection, row, cached["status"])
+            except Exception:
+                log.exception("could not record the alert for trade %s", item.order_id)
         return {item.order_id: self._changed(row, added or None)}
+
+    # ------------------------------------------------------------------ outcome alerts
+    def _alert_kind(self, row: Row, previous: str) -> AlertKind | None:
+        if self.alert_mode is None or row["status"] == previous:
+            return None
+        if row["status"] == OrderStatus.FILLED.value and self.alert_on_fills:
+            return AlertKind.ORDER_FILLED
+        if row["status"] == OrderStatus.REJECTED.value and self.alert_on_rejections:
+            return AlertKind.ORDER_REJECTED
+        return None
+
+    def _alert_outcome(self, connection: Connection, row: Row, previous: str) -> None:
+        """An order that became filled or rejected: its alert, in the caller's transaction,
+        once per order (a dedupe key per order and outcome)."""
+        kind = self._alert_kind(row, previous)
+        if kind is None or self.alert_mode is None:
+            return
+        portfolio = None
+        if row.get("portfolio_id") is not None:
+            portfolio = connection.execute(
+                select(PORTFOLIOS.c.name).where(PORTFOLIOS.c.id == row["portfolio_id"])
+            ).scalar()
+        body = {
+            "trade_id": row["id"],
+            "portfolio": portfolio,
+            "symbol": row["symbol"],
+            "side": row["side"],
+            "qty": row["qty"],
+            "notional": row["notional"],
+            "filled_qty": row["filled_qty"],
+            "filled_avg_price": row["filled_avg_price"],
+            "broker_order_id": row["broker_order_id"],
+            "requested_by": row["requested_by"],
+            "origin": row.get("origin"),
+            "code": row.get("error_code"),
+            "message": row.get("error_message"),
+            "mode": self.alert_mode,
+        }
+        filled = kind is AlertKind.ORDER_FILLED
+        title = f"Trade {row['id']} {'filled' if filled else 'rejected'}"
+        enqueue(
+            connection,
+            kind,
+            title,
+            body,
+            severity="info" if filled else "warning",
+            dedupe_key=f"{kind.value}:{row['id']}",
+        )
 
     def _remember_views(self, news: list[BrokerNews]) -> None:
         for item in news:

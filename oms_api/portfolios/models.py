@@ -11,6 +11,11 @@ from sqlmodel import Field, SQLModel
 
 from oms_api.db.types import ExactDecimal, UTCDateTime, utcnow
 from oms_api.orders.enums import PortfolioStatus
+from oms_api.orders.requests import StorableText
+
+# Who asks (for the audit trail): see oms_api.audit.service.Actor.of.
+REQUESTED_BY_HELP = "A Slack user id (U… or W…) when a person asks from Slack; else left out."
+REQUESTED_BY_NAME_HELP = "The Slack user's name, shown next to the id in the audit trail."
 
 PORTFOLIO_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 
@@ -31,6 +36,13 @@ class PortfolioBase(SQLModel):
 class PortfolioCreate(PortfolioBase):
     model_config = ConfigDict(extra="forbid")
 
+    requested_by: StorableText | None = Field(
+        default=None, max_length=100, description=REQUESTED_BY_HELP
+    )
+    requested_by_name: StorableText | None = Field(
+        default=None, max_length=100, description=REQUESTED_BY_NAME_HELP
+    )
+
     @field_validator("name", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
@@ -42,6 +54,12 @@ class PortfolioUpdate(SQLModel):
 
     allocated_capital: Decimal | None = Field(default=None, ge=0, max_digits=18, decimal_places=2)
     status: PortfolioStatus | None = None
+    requested_by: StorableText | None = Field(
+        default=None, max_length=100, description=REQUESTED_BY_HELP
+    )
+    requested_by_name: StorableText | None = Field(
+        default=None, max_length=100, description=REQUESTED_BY_NAME_HELP
+    )
 
 
 class Portfolio(SQLModel, table=True):

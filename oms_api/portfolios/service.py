@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
+from sqlalchemy import Table
+from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from oms_api.alerts.outbox import AlertKind, enqueue
+from oms_api.audit.models import AuditResult
+from oms_api.audit.service import Actor, AuditAction, record
 from oms_api.broker.models import Position, Quote
-from oms_api.db.engine import new_session
+from oms_api.db.engine import is_postgres, new_session
 from oms_api.db.types import utcnow
 from oms_api.errors import ServiceError
-from oms_api.orders.models import Fill, Order
+from oms_api.orders.enums import PortfolioStatus
+from oms_api.orders.models import Fill, Order, OrderAllocation
 from oms_api.portfolios.models import Portfolio, PortfolioCreate, PortfolioUpdate, portfolio_key
 
 CENT = Decimal("0.01")
@@ -65,21 +74,37 @@ class MarketReads(Protocol):
 
 
 class PortfolioService:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, mode: str = "SIMULATOR") -> None:
         self.engine = engine
+        self.mode = mode  # shown on the alerts it records
 
-    def create(self, data: PortfolioCreate) -> Portfolio:
+    def create(self, data: PortfolioCreate, actor: Actor | None = None) -> Portfolio:
+        """A new portfolio, its audit row in the same transaction. A name that exists is a
+        409, recorded as refused in that one transaction too: the insert that finds the name
+        taken (ON CONFLICT DO NOTHING) is the check, so no second transaction races it.
+        Without `actor` the OMS itself creates it (e.g. `oms up` creating main)."""
+        actor = actor or Actor.system()
         portfolio = Portfolio(name=data.name, allocated_capital=data.allocated_capital)
-        with new_session(self.engine) as session:
-            session.add(portfolio)
-            try:
-                session.commit()
-            except IntegrityError:
-                raise ServiceError(
-                    409, "portfolio_exists", f"portfolio {data.name!r} already exists"
-                ) from None
-            session.refresh(portfolio)
-        return portfolio
+        table = Portfolio.__table__  # type: ignore[attr-defined]
+        values = portfolio.model_dump(exclude={"id"})
+        insert = _insert_for(self.engine)(table).values(values)
+        insert = insert.on_conflict_do_nothing(index_elements=[table.c.name])
+        target = f"portfolio {data.name}"
+        details = {
+            "allocated_capital": portfolio.allocated_capital.quantize(CENT),
+            "status": portfolio.status,
+        }
+        with self.engine.begin() as connection:
+            created = connection.execute(insert.returning(*table.c)).first()
+            if created is None:
+                details["refused"] = "portfolio_exists"
+                result = AuditResult.REFUSED
+            else:
+                result = AuditResult.OK
+            record(connection, actor, AuditAction.PORTFOLIO_CREATE, target, details, result)
+        if created is None:
+            raise ServiceError(409, "portfolio_exists", f"portfolio {data.name!r} already exists")
+        return Portfolio(**created._mapping)  # as stored (e.g. NUMERIC(18, 2) on PostgreSQL)
 
     def list(self) -> list[Portfolio]:
         with new_session(self.engine) as session:
@@ -94,19 +119,52 @@ class PortfolioService:
             raise ServiceError(404, "portfolio_not_found", f"portfolio {name!r} does not exist")
         return portfolio
 
-    def update(self, name: str, data: PortfolioUpdate) -> Portfolio:
+    def update(self, name: str, data: PortfolioUpdate, actor: Actor | None = None) -> Portfolio:
+        """Change a portfolio's capital or status (pause, resume), its audit row in the same
+        transaction: `portfolio_pause` / `portfolio_resume` when the status is set, else
+        `portfolio_update`, with each change's before and after. An unknown name is a 404,
+        recorded as refused in the transaction that looked for it. Without `actor` the OMS
+        itself changes it."""
+        actor = actor or Actor.system()
+        key = portfolio_key(name)
+        action = _update_action(data)
         with new_session(self.engine) as session:
             portfolio = session.exec(
-                select(Portfolio).where(Portfolio.name == portfolio_key(name))
+                select(Portfolio).where(Portfolio.name == key).with_for_update()
             ).first()
             if portfolio is None:
+                asked = data.model_dump(
+                    exclude_none=True, exclude={"requested_by", "requested_by_name"}
+                )
+                record(
+                    session.connection(),
+                    actor,
+                    action,
+                    f"portfolio {key}",
+                    {"refused": "portfolio_not_found", "asked": asked},
+                    AuditResult.REFUSED,
+                )
+                session.commit()
                 raise ServiceError(404, "portfolio_not_found", f"portfolio {name!r} does not exist")
+            changes: dict[str, dict[str, object]] = {}
             if data.allocated_capital is not None:
+                changes["allocated_capital"] = {
+                    "from": portfolio.allocated_capital.quantize(CENT),
+                    "to": data.allocated_capital.quantize(CENT),
+                }
                 portfolio.allocated_capital = data.allocated_capital
             if data.status is not None:
+                changes["status"] = {"from": portfolio.status, "to": data.status.value}
                 portfolio.status = data.status.value
             portfolio.updated_at = utcnow()
             session.add(portfolio)
+            record(
+                session.connection(),
+                actor,
+                action,
+                f"portfolio {portfolio.name}",
+                {"changes": changes},
+            )
             session.commit()
             session.refresh(portfolio)
         return portfolio
@@ -178,43 +236,148 @@ class PortfolioService:
         return self.all_holdings(portfolio_id).get(portfolio_id, [])
 
     def all_holdings(self, portfolio_id: int | None = None) -> dict[int, list[HeldPosition]]:
-        """Every portfolio's positions (or one's), from its fills, in one query."""
-        query = (
-            select(Order.portfolio_id, Order.symbol, Order.side, Fill.qty, Fill.price)
+        """Every portfolio's positions (or one's), from its fills, in two queries: the fills of
+        its own orders, and its share of account-wide orders (an emergency stop's closing
+        orders, split by `order_allocations`: each fill counts qty x share / order qty)."""
+        own = (
+            select(
+                Order.portfolio_id,
+                Order.symbol,
+                Order.side,
+                Fill.qty,
+                Fill.price,
+                Fill.filled_at,
+                Fill.id,
+            )
             .join(Fill, Fill.order_id == Order.id)  # type: ignore[arg-type]
             .where(Order.portfolio_id.is_not(None))  # type: ignore[union-attr]
-            .order_by(Fill.filled_at, Fill.id)  # type: ignore[arg-type]
+        )
+        shared = (
+            select(
+                OrderAllocation.portfolio_id,
+                Order.symbol,
+                Order.side,
+                Fill.qty * OrderAllocation.qty / Order.qty,
+                Fill.price,
+                Fill.filled_at,
+                Fill.id,
+            )
+            .join(Order, Order.id == OrderAllocation.order_id)  # type: ignore[arg-type]
+            .join(Fill, Fill.order_id == Order.id)  # type: ignore[arg-type]
+            .where(Order.qty.is_not(None))  # type: ignore[union-attr]
         )
         if portfolio_id is not None:
-            query = query.where(Order.portfolio_id == portfolio_id)
+            own = own.where(Order.portfolio_id == portfolio_id)
+            shared = shared.where(OrderAllocation.portfolio_id == portfolio_id)
         with new_session(self.engine) as session:
-            rows = session.exec(query).all()
-        books: dict[int, dict[str, list[Decimal]]] = {}  # portfolio -> symbol -> [qty, cost, pl]
-        for owner, symbol, side, qty, price in rows:
-            book = books.setdefault(owner, {}).setdefault(
-                symbol, [Decimal(0), Decimal(0), Decimal(0)]
-            )
-            held, cost, realized = book
-            if side == "buy":
-                book[0], book[1] = held + qty, cost + qty * price
-            else:
-                avg = cost / held if held > 0 else Decimal(0)
-                sold = min(qty, held) if held > 0 else qty
-                book[2] = realized + sold * (price - avg)
-                book[0] = held - qty
-                book[1] = cost - sold * avg if held > 0 else Decimal(0)
+            rows = [*session.exec(own).all(), *session.exec(shared).all()]
+        rows.sort(key=lambda row: (row[5], row[6]))  # time order, as the fills happened
+        books: dict[int, dict[str, _Book]] = {}
+        for owner, symbol, side, qty, price, _at, _id in rows:
+            # SQLite computes the share as a float: back to an exact quantity.
+            shares = Decimal(str(qty)).quantize(QTY_STEP) if not isinstance(qty, Decimal) else qty
+            book = books.setdefault(owner, {}).setdefault(symbol, _Book())
+            book.apply(shares if side == "buy" else -shares, price)
         result: dict[int, list[HeldPosition]] = {}
         for owner, symbols in books.items():
             positions = []
-            for symbol, (held, cost, realized) in sorted(symbols.items()):
-                if held == 0 and realized == 0:
+            for symbol, book in sorted(symbols.items()):
+                if book.qty == 0 and book.realized == 0:
                     continue
-                avg = (cost / held).quantize(Decimal("0.000001")) if held > 0 else Decimal(0)
-                positions.append(
-                    HeldPosition(symbol, held, avg, cost.quantize(CENT), realized.quantize(CENT))
-                )
+                positions.append(book.held(symbol))
             result[owner] = positions
         return result
+
+    def pause(self, name: str, actor: Actor, reason: str) -> Portfolio:
+        """Pause a portfolio (no new order of it is recorded) with its audit row and a
+        `portfolio_paused` alert in the same transaction; already paused is not an error."""
+        key = portfolio_key(name)
+        with new_session(self.engine) as session:
+            portfolio = session.exec(
+                select(Portfolio).where(Portfolio.name == key).with_for_update()
+            ).first()
+            if portfolio is None:
+                raise ServiceError(404, "portfolio_not_found", f"portfolio {name!r} does not exist")
+            if portfolio.status != PortfolioStatus.PAUSED.value:
+                before = portfolio.status
+                portfolio.status = PortfolioStatus.PAUSED.value
+                portfolio.updated_at = utcnow()
+                session.add(portfolio)
+                connection = session.connection()
+                record(
+                    connection,
+                    actor,
+                    AuditAction.PORTFOLIO_PAUSE,
+                    f"portfolio {portfolio.name}",
+                    {"reason": reason, "changes": {"status": {"from": before, "to": "paused"}}},
+                )
+                enqueue(
+                    connection,
+                    AlertKind.PORTFOLIO_PAUSED,
+                    f"Portfolio {portfolio.name} paused",
+                    {
+                        "portfolio": portfolio.name,
+                        "reason": reason,
+                        "by": actor.id,
+                        "by_name": actor.name,
+                        "mode": self.mode,
+                    },
+                    severity="warning",
+                )
+                session.commit()
+                session.refresh(portfolio)
+        return portfolio
+
+
+QTY_STEP = Decimal("0.000000001")
+
+
+class _Book:
+    """One symbol of one book, signed (negative: short), average-cost method: a fill that
+    adds to the position moves its average price; one that reduces it realizes P&L against
+    it; one that crosses zero closes the position and opens the other side at its price."""
+
+    def __init__(self) -> None:
+        self.qty = Decimal(0)
+        self.cost = Decimal(0)  # signed: qty x average price
+        self.realized = Decimal(0)
+
+    def apply(self, delta: Decimal, price: Decimal) -> None:
+        if self.qty == 0 or (delta > 0) == (self.qty > 0):
+            self.qty += delta
+            self.cost += delta * price
+            return
+        average = self.cost / self.qty
+        closing = min(abs(delta), abs(self.qty))
+        direction = 1 if self.qty > 0 else -1
+        self.realized += closing * (price - average) * direction
+        self.qty -= direction * closing
+        self.cost -= direction * closing * average
+        left = abs(delta) - closing
+        if self.qty == 0:
+            self.cost = Decimal(0)
+        if left > 0:
+            self.qty = left if delta > 0 else -left
+            self.cost = self.qty * price
+
+    def held(self, symbol: str) -> HeldPosition:
+        average = (self.cost / self.qty).quantize(Decimal("0.000001")) if self.qty else Decimal(0)
+        return HeldPosition(
+            symbol, self.qty, average, self.cost.quantize(CENT), self.realized.quantize(CENT)
+        )
+
+
+def _update_action(data: PortfolioUpdate) -> AuditAction:
+    if data.status is PortfolioStatus.PAUSED:
+        return AuditAction.PORTFOLIO_PAUSE
+    if data.status is PortfolioStatus.ACTIVE:
+        return AuditAction.PORTFOLIO_RESUME
+    return AuditAction.PORTFOLIO_UPDATE
+
+
+def _insert_for(engine: Engine) -> Callable[[Table], PostgresqlInsert | SqliteInsert]:
+    """The dialect's INSERT, which has ON CONFLICT (the OMS runs on PostgreSQL or SQLite)."""
+    return postgresql_insert if is_postgres(engine) else sqlite_insert
 
 
 def broker_position_map(positions: list[Position]) -> dict[str, Position]:

@@ -14,6 +14,7 @@ from oms_api.api.deps import (
 from oms_api.api.openapi import error_responses
 from oms_api.api.params import PortfolioName
 from oms_api.api.schemas import PortfolioView, PositionsByPortfolioView
+from oms_api.audit.service import Actor
 from oms_api.portfolios.book import value_books
 from oms_api.portfolios.models import PortfolioPublic
 
@@ -32,7 +33,8 @@ def list_portfolios(portfolios: PortfoliosDep) -> list[PortfolioPublic]:
     responses=error_responses(409, 413, 415, 422),
 )
 def create_portfolio(data: PortfolioCreateBody, portfolios: PortfoliosDep) -> PortfolioPublic:
-    return PortfolioPublic.model_validate(portfolios.create(data).model_dump())
+    actor = Actor.of(data.requested_by, data.requested_by_name)
+    return PortfolioPublic.model_validate(portfolios.create(data, actor).model_dump())
 
 
 @router.patch(
@@ -43,7 +45,9 @@ def create_portfolio(data: PortfolioCreateBody, portfolios: PortfoliosDep) -> Po
 def update_portfolio(
     name: PortfolioName, data: PortfolioUpdateBody, portfolios: PortfoliosDep
 ) -> PortfolioPublic:
-    return PortfolioPublic.model_validate(portfolios.update(name, data).model_dump())
+    """Change the capital, or pause / resume the portfolio (`status`)."""
+    actor = Actor.of(data.requested_by, data.requested_by_name)
+    return PortfolioPublic.model_validate(portfolios.update(name, data, actor).model_dump())
 
 
 @router.get("/portfolio/{name}", response_model=PortfolioView, responses=error_responses(404, 422))

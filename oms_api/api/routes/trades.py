@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from oms_api.api.deps import (
+    CancelRequestBody,
     IdempotencyKeyDep,
     OrdersDep,
     RuntimeDep,
@@ -27,7 +28,7 @@ from oms_api.orders.service import TradeOutcome
 router = APIRouter(tags=["trades"])
 
 
-def _result(outcome: TradeOutcome, mode: str) -> TradeResult:
+def trade_result(outcome: TradeOutcome, mode: str) -> TradeResult:
     """The answer, validated once from the order's fields (no intermediate models)."""
     clock = outcome.clock
     return TradeResult.model_validate(
@@ -59,7 +60,7 @@ async def place_trade(
     runtime: RuntimeDep,
 ) -> JSONResponse:
     outcome = await run_in_threadpool(orders.place_trade, trade, idempotency_key)
-    result = _result(outcome, runtime.settings.mode.value)
+    result = trade_result(outcome, runtime.settings.mode.value)
     body = result.model_dump(mode="json")
     if outcome.error is not None:
         error = outcome.error
@@ -72,11 +73,17 @@ async def place_trade(
 @router.post(
     "/trades/{trade_id}/cancel",
     response_model=TradeResult,
-    responses=error_responses(404, 409, 422, 503),
+    responses=error_responses(404, 409, 413, 415, 422, 503),
 )
-def cancel_trade(trade_id: TradeId, orders: OrdersDep, runtime: RuntimeDep) -> TradeResult:
-    outcome = orders.outcome_of(orders.cancel(trade_id))
-    return _result(outcome, runtime.settings.mode.value)
+def cancel_trade(
+    trade_id: TradeId, request: CancelRequestBody, orders: OrdersDep, runtime: RuntimeDep
+) -> TradeResult:
+    """Cancel a trade. The body is optional: `requested_by` (a Slack user id) and
+    `requested_by_name` say who asks (the audit trail keeps both); without them, the API
+    caller."""
+    order = orders.cancel(trade_id, request.requested_by, request.requested_by_name)
+    outcome = orders.outcome_of(order)
+    return trade_result(outcome, runtime.settings.mode.value)
 
 
 @router.get("/trades", response_model=TradePage, responses=error_responses(400, 422))
@@ -126,7 +133,7 @@ def get_trades(
 )
 def get_trade(trade_id: TradeId, orders: OrdersDep, runtime: RuntimeDep) -> TradeDetail:
     outcome = orders.outcome_of(orders.get_order(trade_id))
-    result = _result(outcome, runtime.settings.mode.value)
+    result = trade_result(outcome, runtime.settings.mode.value)
     events = [
         OrderEventPublic.model_validate(e.model_dump()) for e in events_of(runtime.engine, trade_id)
     ]
