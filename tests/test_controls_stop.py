@@ -104,7 +104,7 @@ def book(oms: OMS, portfolio: str = "main") -> dict[str, Decimal]:
 
 
 # ---------------------------------------------------------------------- the stop itself
-def test_scenario_emergency_stop_with_working_orders_and_a_fill_mid_stop_ends_flat(
+def test_scenario_9_stop_while_orders_work_and_a_fill_lands_mid_stop_ends_flat(
     oms_factory: Any,
 ) -> None:
     with desk(oms_factory) as oms:
@@ -118,10 +118,12 @@ def test_scenario_emergency_stop_with_working_orders_and_a_fill_mid_stop_ends_fl
         # first part, waits, and the second part arrives while it verifies.
         oms.sim.control.configure(fill_parts=2, fill_interval_seconds="1")
         oms.sim.control.reset_counters()
+        clock = with_stop_clock(oms)
 
         stop = start_stop(oms)
 
         assert stop["status"] == "flat", stop
+        assert clock.sleeps, "the second fills landed while the stop verified"
         assert stop["orders_canceled"] == 1
         assert {s["symbol"]: s["outcome"] for s in stop["symbols"]} == {
             "AAPL": "closed",

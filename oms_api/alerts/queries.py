@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,13 +10,11 @@ from sqlmodel import select
 
 from oms_api.alerts.models import Alert, AlertState
 from oms_api.alerts.outbox import AlertKind
+from oms_api.cursors import IdCursor
 from oms_api.db.engine import new_session
-from oms_api.errors import ServiceError
 
 # Alert ids are INTEGER columns: 32 bits on PostgreSQL.
 MAX_ALERT_ID = 2**31 - 1
-_CURSOR_PREFIX = "alert"
-_CURSOR_ID = re.compile(r"[1-9][0-9]{0,9}")
 
 
 @dataclass(frozen=True)
@@ -29,21 +25,7 @@ class AlertFilter:
     until: datetime | None = None  # recorded before
 
 
-def encode_cursor(alert_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}:{alert_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        text = base64.urlsafe_b64decode(padded.encode()).decode()
-    except ValueError:  # bad base64, or not UTF-8 (UnicodeDecodeError)
-        text = ""
-    prefix, _, digits = text.partition(":")
-    # Only what encode_cursor makes (another list's cursor is not an alerts cursor).
-    if prefix != _CURSOR_PREFIX or not _CURSOR_ID.fullmatch(digits) or int(digits) > MAX_ALERT_ID:
-        raise ServiceError(400, "invalid_cursor", "cursor is not one this API handed out")
-    return int(digits)
+CURSOR = IdCursor("alert", MAX_ALERT_ID)
 
 
 def list_alerts(
@@ -61,7 +43,7 @@ def list_alerts(
     if filters.until:
         query = query.where(Alert.created_at < filters.until)  # type: ignore[operator]
     if cursor:
-        query = query.where(Alert.id < decode_cursor(cursor))  # type: ignore[operator]
+        query = query.where(Alert.id < CURSOR.decode(cursor))  # type: ignore[operator]
     query = query.order_by(Alert.id.desc()).limit(limit + 1)  # type: ignore[union-attr]
     with new_session(engine) as session:
         alerts = list(session.exec(query).all())
@@ -70,5 +52,5 @@ def list_alerts(
         alerts = alerts[:limit]
         last = alerts[-1].id
         assert last is not None
-        next_cursor = encode_cursor(last)
+        next_cursor = CURSOR.encode(last)
     return alerts, next_cursor

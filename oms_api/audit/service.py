@@ -8,7 +8,6 @@ first: text cut to its column and free of NUL (PostgreSQL refuses it), details J
 
 from __future__ import annotations
 
-import base64
 import math
 import re
 from collections.abc import Mapping
@@ -23,9 +22,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import select
 
 from oms_api.audit.models import ActorKind, AuditEntry, AuditResult
+from oms_api.cursors import IdCursor
 from oms_api.db.engine import new_session
 from oms_api.db.types import utcnow
-from oms_api.errors import ServiceError
 
 AUDIT_LOG: Table = AuditEntry.__table__  # type: ignore[attr-defined]
 
@@ -36,8 +35,6 @@ TARGET_MAX = 200
 
 # audit_log.id is an INTEGER: 32 bits on PostgreSQL.
 MAX_AUDIT_ID = 2**31 - 1
-_CURSOR_PREFIX = "audit"
-_CURSOR_ID = re.compile(r"[1-9][0-9]{0,9}")
 # Slack user ids: U… (workspace users) or W… (Enterprise Grid users), upper-case letters
 # and digits.
 _SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
@@ -165,21 +162,7 @@ def record(
     )
 
 
-def encode_cursor(entry_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}:{entry_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        text = base64.urlsafe_b64decode(padded.encode()).decode()
-    except ValueError:  # bad base64, or not UTF-8 (UnicodeDecodeError)
-        text = ""
-    prefix, _, digits = text.partition(":")
-    # Only what encode_cursor makes (a trades cursor is not an audit cursor).
-    if prefix != _CURSOR_PREFIX or not _CURSOR_ID.fullmatch(digits) or int(digits) > MAX_AUDIT_ID:
-        raise ServiceError(400, "invalid_cursor", "cursor is not one this API handed out")
-    return int(digits)
+CURSOR = IdCursor("audit", MAX_AUDIT_ID)
 
 
 @dataclass(frozen=True)
@@ -215,7 +198,7 @@ class AuditService:
         if filters.until:
             query = query.where(AuditEntry.created_at < filters.until)  # type: ignore[operator]
         if cursor:
-            query = query.where(AuditEntry.id < decode_cursor(cursor))  # type: ignore[operator]
+            query = query.where(AuditEntry.id < CURSOR.decode(cursor))  # type: ignore[operator]
         query = query.order_by(AuditEntry.id.desc()).limit(limit + 1)  # type: ignore[union-attr]
         with new_session(self.engine) as session:
             entries = list(session.exec(query).all())
@@ -224,7 +207,7 @@ class AuditService:
             entries = entries[:limit]
             last = entries[-1].id
             assert last is not None
-            next_cursor = encode_cursor(last)
+            next_cursor = CURSOR.encode(last)
         return entries, next_cursor
 
     def record_refusal(

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from oms_api.cursors import IdCursor
 from oms_api.db.engine import new_session
 from oms_api.errors import ServiceError
 from oms_api.orders.enums import TERMINAL_STATUSES, OrderStatus, Side
@@ -19,7 +18,6 @@ from oms_api.portfolios.models import Portfolio, portfolio_key
 
 # Trade ids are INTEGER columns: 32 bits on PostgreSQL (SQLite's 64 bits is the wider bound).
 MAX_TRADE_ID = 2**31 - 1
-_CURSOR_ID = re.compile(r"[1-9][0-9]{0,9}")
 
 
 @dataclass(frozen=True)
@@ -33,21 +31,7 @@ class TradeFilter:
     open_only: bool = False  # only trades not final yet (the broker may still act on them)
 
 
-def encode_cursor(order_id: int) -> str:
-    return base64.urlsafe_b64encode(f"id:{order_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        text = base64.urlsafe_b64decode(padded.encode()).decode()
-    except ValueError:  # bad base64, or not UTF-8 (UnicodeDecodeError)
-        text = ""
-    prefix, _, digits = text.partition(":")
-    # Only what encode_cursor makes: int() alone would take "-1", "+5", "1_0" or non-ASCII digits.
-    if prefix != "id" or not _CURSOR_ID.fullmatch(digits) or int(digits) > MAX_TRADE_ID:
-        raise ServiceError(400, "invalid_cursor", "cursor is not one this API handed out")
-    return int(digits)
+CURSOR = IdCursor("id", MAX_TRADE_ID)
 
 
 def list_trades(
@@ -83,7 +67,7 @@ def list_trades(
     if filters.until:
         query = query.where(Order.created_at < filters.until)  # type: ignore[operator]
     if cursor:
-        query = query.where(Order.id < decode_cursor(cursor))  # type: ignore[operator]
+        query = query.where(Order.id < CURSOR.decode(cursor))  # type: ignore[operator]
     query = query.order_by(Order.id.desc()).limit(limit + 1)  # type: ignore[union-attr]
     with new_session(engine) as session:
         rows = [(order, name) for order, name in session.exec(query).all()]
@@ -92,7 +76,7 @@ def list_trades(
         rows = rows[:limit]
         last = rows[-1][0].id
         assert last is not None
-        next_cursor = encode_cursor(last)
+        next_cursor = CURSOR.encode(last)
     return rows, next_cursor
 
 

@@ -33,8 +33,9 @@ from oms_api.controls.views import (
     StopPage,
     TradingStateOut,
 )
+from oms_api.cursors import IdCursor
 from oms_api.errors import ServiceError
-from oms_api.orders.queries import MAX_TRADE_ID, decode_cursor, encode_cursor
+from oms_api.orders.queries import MAX_TRADE_ID
 from oms_api.orders.requests import SYMBOL_RULE, normalise_symbol
 from oms_api.runtime import Runtime
 
@@ -60,6 +61,7 @@ ControlBody = Annotated[ControlRequest, Depends(JsonBody(ControlRequest))]
 StopBody = Annotated[StopRequest, Depends(JsonBody(StopRequest))]
 CloseBody = Annotated[ClosePositionRequest, Depends(JsonBody(ClosePositionRequest))]
 PortfolioStopBody = Annotated[PortfolioStopRequest, Depends(JsonBody(PortfolioStopRequest))]
+STOP_CURSOR = IdCursor("stop", MAX_TRADE_ID)
 StopId = Annotated[int, Path(ge=1, le=MAX_TRADE_ID, description="The emergency stop's id")]
 
 
@@ -130,9 +132,9 @@ def list_stops(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> StopPage:
-    before = decode_cursor(cursor) if cursor else None
+    before = STOP_CURSOR.decode(cursor) if cursor else None
     views = stops.list(limit + 1, before)
-    next_cursor = encode_cursor(views[limit - 1].id) if len(views) > limit else None
+    next_cursor = STOP_CURSOR.encode(views[limit - 1].id) if len(views) > limit else None
     return StopPage(stops=[_stop_out(v) for v in views[:limit]], next_cursor=next_cursor)
 
 
