@@ -383,6 +383,10 @@ def test_emergency_sell_closes_one_portfolios_holding_and_pauses_it(oms_factory:
         portfolios = {p["name"]: p["status"] for p in oms.get("/portfolios").json()}
         assert portfolios == {"main": "paused", "growth": "active"}
         assert "portfolio_paused" in alert_kinds(oms)
+        titles = [
+            r.title for r in rows(oms, "SELECT title FROM alerts WHERE kind = 'order_filled'")
+        ]
+        assert f"Emergency sell {sold['id']} filled" in titles
         actions = audit_actions(oms)
         assert ("emergency_sell", "U0ADMIN", "ok") in actions
         assert ("portfolio_pause", "U0ADMIN", "ok") in actions

@@ -647,8 +647,15 @@ class OrderWriter:
     def _alert_kind(self, row: Row, previous: str) -> AlertKind | None:
         if self.alert_mode is None or row["status"] == previous:
             return None
-        if row["status"] == OrderStatus.FILLED.value and self.alert_on_fills:
-            return AlertKind.ORDER_FILLED
+        if row["status"] == OrderStatus.FILLED.value:
+            origin = row.get("origin")
+            # A stop's closing fills are in its own result table; an emergency sell is always
+            # announced; other fills as ALERT_ON_FILLS says.
+            if origin == "stop":
+                return None
+            if origin == "emergency_sell" or self.alert_on_fills:
+                return AlertKind.ORDER_FILLED
+            return None
         if row["status"] == OrderStatus.REJECTED.value and self.alert_on_rejections:
             return AlertKind.ORDER_REJECTED
         return None
@@ -681,7 +688,8 @@ class OrderWriter:
             "mode": self.alert_mode,
         }
         filled = kind is AlertKind.ORDER_FILLED
-        title = f"Trade {row['id']} {'filled' if filled else 'rejected'}"
+        what = "Emergency sell" if row.get("origin") == "emergency_sell" else "Trade"
+        title = f"{what} {row['id']} {'filled' if filled else 'rejected'}"
         enqueue(
             connection,
             kind,
