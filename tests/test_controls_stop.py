@@ -187,6 +187,33 @@ def test_scenario_9_stop_while_orders_work_and_a_fill_lands_mid_stop_ends_flat(
         assert "resumed" in alert_kinds(oms)
 
 
+def test_a_closing_order_filled_in_parts_leaves_every_book_exactly_flat(
+    oms_factory: Any,
+) -> None:
+    with desk(oms_factory) as oms:
+        oms.create_portfolio("growth", "50000")
+        oms.sim.control.set_price("AAPL", "190.00")
+        oms.sim.control.set_price("MSFT", "410.00")
+        buy(oms, "AAPL", "1")
+        buy(oms, "AAPL", "2", portfolio="growth")
+        short = oms.trade(symbol="MSFT", qty="3", side="sell", portfolio="growth")
+        assert short.status_code == 201, short.text
+        assert book(oms, "growth") == {"AAPL": Decimal(2), "MSFT": Decimal(-3)}
+        # 3 AAPL split 1 : 2 between the books, filled 1 then 2: thirds do not add up in
+        # binary or to 9 places unless the books count the fills cumulatively.
+        oms.sim.control.configure(fill_parts=2, fill_interval_seconds="1")
+
+        stop = start_stop(oms)
+
+        assert stop["status"] == "flat", stop
+        sides = {s["symbol"]: s["side"] for s in stop["symbols"]}
+        assert sides == {"AAPL": "long", "MSFT": "short"}
+        assert broker_positions(oms) == {}
+        assert book(oms) == {} and book(oms, "growth") == {}
+        realized = oms.get("/portfolio/growth").json()["positions"]
+        assert {p["symbol"] for p in realized} == {"AAPL", "MSFT"}  # flat, P&L kept
+
+
 def test_a_second_stop_request_while_one_runs_gets_that_stop(oms_factory: Any) -> None:
     with desk(oms_factory) as oms:
         oms.sim.control.set_price("AAPL", "190.00")

@@ -88,6 +88,7 @@ class EmergencySells:
     def close_whole_position(self, symbol: str, actor: Actor, reason: str) -> Order:
         """Close all the account holds of the symbol at the broker (whoever's book it is in):
         the broker's closing order is adopted, allotted to the portfolios that held it."""
+        books = self.portfolios.all_holdings()  # before the close: who holds what
         try:
             closing = self.broker.close_position(symbol)  # type: ignore[attr-defined]
         except (BrokerUnavailable, BrokerRejected) as error:
@@ -101,9 +102,7 @@ class EmergencySells:
             raise ServiceError(
                 409, "nothing_to_close", f"the account holds no {symbol}; nothing was sent"
             )
-        allocations = allot(
-            self.portfolios, symbol, closing.qty or Decimal(0), closing.side == "sell"
-        )
+        allocations = allot(books, symbol, closing.qty or Decimal(0), closing.side == "sell")
         return self.orders.adopt(
             closing,
             origin=OrderOrigin.EMERGENCY_SELL,

@@ -37,7 +37,7 @@ from oms_api.audit.models import AuditResult
 from oms_api.audit.service import Actor, AuditAction, record
 from oms_api.broker.budget import Priority
 from oms_api.broker.models import BrokerOrder, BrokerRejected, BrokerUnavailable, Position
-from oms_api.controls.books import allot
+from oms_api.controls.books import Books, allot
 from oms_api.controls.models import (
     EmergencyStop,
     StopStatus,
@@ -48,9 +48,10 @@ from oms_api.controls.models import (
 from oms_api.controls.state import set_state
 from oms_api.db.engine import singleton_lock
 from oms_api.errors import ServiceError
-from oms_api.orders.enums import EventSource, OrderOrigin, OrderStatus
+from oms_api.orders.enums import OrderOrigin, OrderStatus
 from oms_api.orders.models import Order
 from oms_api.orders.service import OrderService
+from oms_api.orders.writer import Adoption
 from oms_api.portfolios.service import PortfolioService
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ MAX_SYMBOL_ATTEMPTS = 3
 @dataclass(frozen=True)
 class StopSettings:
     verify_seconds: float = 60.0  # how long to verify (and retry) before `incomplete`
-    first_delay: float = 0.2  # verification back-off: first wait, doubling up to max
+    first_delay: float = 0.05  # verification back-off: first wait, doubling up to max
     max_delay: float = 2.0
 
 
@@ -126,6 +127,8 @@ class EmergencyStops:
         self.monotonic = monotonic
         self.sleep = sleep
         self._threads: list[threading.Thread] = []
+        # stop id -> every book's positions when it began closing (for allotting its orders)
+        self._books: dict[int, Books] = {}
 
     # ------------------------------------------------------------------ starting
     def start(self, actor: Actor, reason: str, channel_id: str | None = None) -> StopView:
@@ -244,10 +247,13 @@ class EmergencyStops:
                 return view
             if view.status != StopStatus.RUNNING:
                 return view
-            self._cancel_everything(stop_id)
-            adopted = self._close_everything(stop_id)
-            status = self._verify(stop_id, adopted)
-            return self._finish(stop_id, status)
+            try:
+                self._cancel_everything(stop_id)
+                adopted = self._close_everything(stop_id)
+                status = self._verify(stop_id, adopted)
+                return self._finish(stop_id, status)
+            finally:
+                self._books.pop(stop_id, None)
 
     def _cancel_everything(self, stop_id: int) -> None:
         self._phase(stop_id, "cancelling")
@@ -266,32 +272,35 @@ class EmergencyStops:
             )
 
     def _close_everything(self, stop_id: int) -> dict[str, int]:
-        """Snapshot what is held, close it all in one request, adopt the closing orders."""
+        """Snapshot what is held (at the broker, and in each book), close it all in one
+        request, adopt the closing orders in one batch."""
         self._phase(stop_id, "closing")
         try:
             held = self.broker.get_positions(Priority.SUBMIT)
         except (BrokerUnavailable, BrokerRejected) as error:
             held = []
             self._note(stop_id, f"reading positions before closing failed: {error}")
-        for position in held:
-            self._symbol_row(stop_id, position)
+        self._books[stop_id] = self.portfolios.all_holdings()
         try:
             closes = self.broker.close_all_positions(cancel_orders=True)
         except (BrokerUnavailable, BrokerRejected) as error:
+            self._symbol_rows(stop_id, held)
             self._note(stop_id, f"closing every position failed: {error}", write_call=True)
             return {}
         self._count_write(stop_id)
-        adopted: dict[str, int] = {}
-        for close in closes:
-            if close.order is not None:
-                order = self._adopt(stop_id, close.order, "closed by the emergency stop")
-                assert order.id is not None
-                adopted[close.symbol] = order.id
-                self._update_symbol(stop_id, close.symbol, order, attempts=1)
-            else:
-                self._update_symbol_note(
-                    stop_id, close.symbol, f"the broker did not close it: {close.error}"
-                )
+        self._symbol_rows(stop_id, held)
+        orders = [c.order for c in closes if c.order is not None]
+        adopted_orders = self._adopt(stop_id, orders, "closed by the emergency stop")
+        adopted = {o.symbol: o.id for o in adopted_orders if o.id is not None}
+        updates: list[tuple[str, dict[str, Any], Order | None]] = [
+            (o.symbol, {**self._order_values(o), "attempts": 1}, o) for o in adopted_orders
+        ]
+        updates += [
+            (c.symbol, self._note_values(f"the broker did not close it: {c.error}"), None)
+            for c in closes
+            if c.order is None
+        ]
+        self._write_symbols(stop_id, updates)
         return adopted
 
     def _verify(self, stop_id: int, adopted: dict[str, int]) -> StopStatus:
@@ -311,8 +320,8 @@ class EmergencyStops:
                     self._refresh(stop_id, adopted)
                     return StopStatus.QUEUED_FOR_OPEN
                 closing = {o.id for o in working}
+                self._symbol_rows(stop_id, held)
                 for position in held:
-                    self._symbol_row(stop_id, position)
                     order_id = adopted.get(position.symbol)
                     broker_id = (
                         self.orders.get_order(order_id).broker_order_id if order_id else None
@@ -357,12 +366,19 @@ class EmergencyStops:
         except (BrokerUnavailable, BrokerRejected) as error:
             log.warning("emergency stop %s: could not read its closing orders (%s)", stop_id, error)
             at_broker = {}
-        for symbol, order_id in adopted.items():
-            order = self.orders.get_order(order_id)
-            seen = at_broker.get(order.broker_order_id or "")
-            if seen is not None:
-                order = self.orders.apply_broker_order(order_id, seen, EventSource.POLL)
-            self._update_symbol(stop_id, symbol, order)
+        seen = [
+            (order.id, at_broker[order.broker_order_id])
+            for order in orders.values()
+            if order.id is not None and order.broker_order_id in at_broker
+        ]
+        now = self.orders.apply_broker_orders(seen)
+        self._write_symbols(
+            stop_id,
+            [
+                (symbol, self._order_values(now.get(o.id or 0, o)), now.get(o.id or 0, o))
+                for symbol, o in orders.items()
+            ],
+        )
 
     def _queued_for_open(
         self, held: list[Position], working: list[BrokerOrder], adopted: dict[str, int]
@@ -388,31 +404,33 @@ class EmergencyStops:
         except (BrokerUnavailable, BrokerRejected) as error:
             self._count_write(stop_id)
             note = f"closing it on its own failed (attempt {attempt}): {error}"
-            self._update_symbol_note(stop_id, symbol, note, attempts=attempt)
+            self._write_symbols(stop_id, [(symbol, self._note_values(note, attempt), None)])
             return None
         self._count_write(stop_id)
         if order is None:  # nothing left to close after all
             return None
-        adopted = self._adopt(
-            stop_id, order, f"closed on its own by the emergency stop ({attempt})"
+        (adopted,) = self._adopt(
+            stop_id, [order], f"closed on its own by the emergency stop ({attempt})"
         )
-        self._update_symbol(stop_id, symbol, adopted, attempts=attempt)
+        values = {**self._order_values(adopted), "attempts": attempt}
+        self._write_symbols(stop_id, [(symbol, values, adopted)])
         return adopted.id
 
-    def _adopt(self, stop_id: int, broker_order: BrokerOrder, note: str) -> Order:
-        allocations = allot(
-            self.portfolios,
-            broker_order.symbol,
-            broker_order.qty or Decimal(0),
-            closing_longs=broker_order.side == "sell",
-        )
-        return self.orders.adopt(
-            broker_order,
-            origin=OrderOrigin.STOP,
-            note=f"{note} (stop {stop_id})",
-            stop_id=stop_id,
-            allocations=allocations,
-        )
+    def _adopt(self, stop_id: int, broker_orders: list[BrokerOrder], note: str) -> list[Order]:
+        """The closing orders as OMS orders of the stop, each allotted to the books that held
+        its symbol when the stop began closing."""
+        books = self._books.get(stop_id)
+        if books is None:  # resumed after a restart: the books as they are now
+            books = self._books[stop_id] = self.portfolios.all_holdings()
+        items = [
+            Adoption(
+                order,
+                f"{note} (stop {stop_id})",
+                allot(books, order.symbol, order.qty or Decimal(0), order.side == "sell"),
+            )
+            for order in broker_orders
+        ]
+        return self.orders.adopt_many(items, origin=OrderOrigin.STOP, stop_id=stop_id)
 
     # ------------------------------------------------------------------ finishing
     def _finish(self, stop_id: int, status: StopStatus) -> StopView:
@@ -540,31 +558,35 @@ class EmergencyStops:
         with self.engine.begin() as connection:
             connection.execute(update(STOPS).where(STOPS.c.id == stop_id).values(values))
 
-    def _symbol_row(self, stop_id: int, position: Position) -> None:
-        """The symbol's row, with what was held when the stop first saw it."""
+    def _symbol_rows(self, stop_id: int, held: list[Position]) -> None:
+        """Each symbol's row, with what was held when the stop first saw it (one transaction)."""
+        if not held:
+            return
         with self.engine.begin() as connection:
-            exists = connection.execute(
-                select(SYMBOLS.c.id).where(
-                    SYMBOLS.c.stop_id == stop_id, SYMBOLS.c.symbol == position.symbol
-                )
-            ).first()
-            if exists is None:
+            known = set(
                 connection.execute(
-                    SYMBOLS.insert().values(
-                        stop_id=stop_id,
-                        symbol=position.symbol,
-                        side="short" if position.qty < 0 else "long",
-                        qty_before=position.qty,
-                        filled_qty=Decimal(0),
-                        outcome=SymbolOutcome.PENDING.value,
-                        attempts=0,
-                        updated_at=self.now(),
-                    )
-                )
+                    select(SYMBOLS.c.symbol).where(SYMBOLS.c.stop_id == stop_id)
+                ).scalars()
+            )
+            rows = [
+                {
+                    "stop_id": stop_id,
+                    "symbol": position.symbol,
+                    "side": "short" if position.qty < 0 else "long",
+                    "qty_before": position.qty,
+                    "filled_qty": Decimal(0),
+                    "outcome": SymbolOutcome.PENDING.value,
+                    "attempts": 0,
+                    "updated_at": self.now(),
+                }
+                for position in held
+                if position.symbol not in known
+            ]
+            if rows:
+                connection.execute(SYMBOLS.insert(), rows)
 
-    def _update_symbol(
-        self, stop_id: int, symbol: str, order: Order, attempts: int | None = None
-    ) -> None:
+    def _order_values(self, order: Order) -> dict[str, Any]:
+        """A symbol row's columns from its closing order."""
         values: dict[str, Any] = {
             "close_order_id": order.id,
             "close_broker_order_id": order.broker_order_id,
@@ -573,32 +595,34 @@ class EmergencyStops:
             "fill_price": order.filled_avg_price,
             "updated_at": self.now(),
         }
-        if attempts is not None:
-            values["attempts"] = attempts
         if order.status == OrderStatus.FILLED:
             values["outcome"] = SymbolOutcome.CLOSED.value
         elif order.status == OrderStatus.REJECTED:
             values["outcome"] = SymbolOutcome.FAILED.value
-        self._write_symbol(stop_id, symbol, values, order)
+        return values
 
-    def _update_symbol_note(
-        self, stop_id: int, symbol: str, note: str, attempts: int | None = None
-    ) -> None:
+    def _note_values(self, note: str, attempts: int | None = None) -> dict[str, Any]:
         values: dict[str, Any] = {"note": note[:500], "updated_at": self.now()}
         if attempts is not None:
             values["attempts"] = attempts
-        self._write_symbol(stop_id, symbol, values, None)
+        return values
 
-    def _write_symbol(
-        self, stop_id: int, symbol: str, values: dict[str, Any], order: Order | None
+    def _write_symbols(
+        self, stop_id: int, updates: list[tuple[str, dict[str, Any], Order | None]]
     ) -> None:
+        """Update symbol rows in one transaction; a symbol not seen in the snapshot (the read
+        failed) gets its row from its closing order."""
+        if not updates:
+            return
         with self.engine.begin() as connection:
-            updated = connection.execute(
-                update(SYMBOLS)
-                .where(SYMBOLS.c.stop_id == stop_id, SYMBOLS.c.symbol == symbol)
-                .values(values)
-            )
-            if updated.rowcount == 0:  # not seen in the snapshot (read failed): from the order
+            for symbol, values, order in updates:
+                updated = connection.execute(
+                    update(SYMBOLS)
+                    .where(SYMBOLS.c.stop_id == stop_id, SYMBOLS.c.symbol == symbol)
+                    .values(values)
+                )
+                if updated.rowcount:
+                    continue
                 qty = order.qty if order is not None and order.qty is not None else Decimal(0)
                 side = "short" if order is not None and order.side == "buy" else "long"
                 connection.execute(

@@ -40,7 +40,7 @@ from oms_api.orders.reads import OrderReads
 from oms_api.orders.requests import TradeRequest
 from oms_api.orders.settling import Settlement
 from oms_api.orders.watch import OrderWatch
-from oms_api.orders.writer import AuditNote, BrokerNews, OrderWriter
+from oms_api.orders.writer import Adoption, AuditNote, BrokerNews, OrderWriter
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +153,17 @@ class OrderService:
             allocations=allocations,
             audit=audit,
         )
+
+    def adopt_many(
+        self, items: list[Adoption], *, origin: OrderOrigin, stop_id: int | None = None
+    ) -> list[Order]:
+        """`adopt` for several broker orders at once (a stop's closing orders)."""
+        return self.writer.adopt_many(items, origin=origin.value, stop_id=stop_id)
+
+    def apply_broker_orders(self, seen: list[tuple[int, BrokerOrder]]) -> dict[int, Order]:
+        """What the broker says of several of our orders, read in one list: one batch."""
+        news = [BrokerNews(order_id, order, EventSource.POLL) for order_id, order in seen]
+        return self.writer.apply(news) if news else {}
 
     # ------------------------------------------------------------------ keeping in step
     def settle(

@@ -93,6 +93,17 @@ class BrokerNews:
     event: TradeEvent | None = None
 
 
+@dataclass(frozen=True)
+class Adoption:
+    """A broker-made order to adopt: why, each portfolio's share, the action's audit row."""
+
+    order: BrokerOrder
+    note: str
+    allocations: dict[int, Decimal]
+    audit: AuditNote | None = None
+    portfolio_id: int | None = None
+
+
 class RecordRefused(Exception):
     """The order was not recorded: its portfolio is paused (or gone), or trading is halted.
     Nothing was written; the caller reads which, to say so."""
@@ -312,103 +323,115 @@ class OrderWriter:
         """Record an order the broker made (a stop's closing order, a whole-position close) as
         an OMS order, with how much of it belongs to each portfolio's book, then apply what the
         broker says of it. Adopting the same broker order twice returns the one recorded."""
-        now = self.now()
-        existing = self._find(broker_order)
-        if existing is None:
-            values: Row = {
-                "client_order_id": broker_order.client_order_id[:48],
-                "broker_order_id": broker_order.id,
-                "portfolio_id": portfolio_id,
-                "symbol": broker_order.symbol,
-                "side": broker_order.side,
-                "qty": broker_order.qty,
-                "notional": broker_order.notional if broker_order.qty is None else None,
-                "order_type": broker_order.order_type or "market",
-                "time_in_force": broker_order.time_in_force or "day",
-                "limit_price": broker_order.limit_price,
-                "stop_price": broker_order.stop_price,
-                "order_class": "simple",
-                "take_profit_limit_price": None,
-                "stop_loss_stop_price": None,
-                "stop_loss_limit_price": None,
-                "extended_hours": broker_order.extended_hours,
-                "status": OrderStatus.SUBMITTED.value,
-                "broker_status": None,
-                "filled_qty": Decimal(0),
-                "filled_avg_price": None,
-                "reason": note[:500],
-                "requested_by": "system",
-                "idempotency_key": None,
-                "request_fingerprint": None,
-                "external": False,
-                "origin": origin,
-                "stop_id": stop_id,
-                "error_code": None,
-                "error_message": None,
-                "send_attempts": 0,
-                "created_at": now,
-                "submitted_at": broker_order.submitted_at or now,
-                "filled_at": None,
-                "canceled_at": None,
-                "cancel_requested_at": None,
-                "last_broker_check_at": now,
-                "updated_at": now,
-            }
+        item = Adoption(broker_order, note, allocations or {}, audit, portfolio_id)
+        return self.adopt_many([item], origin=origin, stop_id=stop_id)[0]
+
+    def adopt_many(
+        self, items: list[Adoption], *, origin: str, stop_id: int | None = None
+    ) -> list[Order]:
+        """`adopt` for several broker orders: one look-up, one transaction for the new rows
+        (orders, first events, allocations, audit rows), one batch applying the broker's view.
+        Orders already adopted (another worker, a resumed stop) are left as they are."""
+        if not items:
+            return []
+        found = self._find_many([item.order for item in items])
+        new = [item for item in items if item.order.id not in found]
+        if new:
             try:
                 with self._sqlite_lock if not self._postgres else contextlib.nullcontext():  # noqa: SIM117
                     with self.engine.begin() as connection:
-                        order_id = connection.execute(ORDERS.insert(), values).inserted_primary_key[
-                            0
-                        ]
-                        connection.execute(
-                            EVENTS.insert(),
-                            {
-                                **self._event(
-                                    {**values, "id": order_id}, None, EventSource.STOP, note
-                                ),
-                                "order_id": order_id,
-                            },
-                        )
-                        if audit is not None:
-                            who, action, target, details = audit
-                            record(
-                                connection, who, action, target, {**details, "trade_id": order_id}
+                        for item in new:
+                            found[item.order.id] = self._insert_adopted(
+                                connection, item, origin, stop_id
                             )
-                        if allocations:
-                            connection.execute(
-                                ALLOCATIONS.insert(),
-                                [
-                                    {"order_id": order_id, "portfolio_id": pid, "qty": qty}
-                                    for pid, qty in allocations.items()
-                                    if qty > 0
-                                ],
-                            )
-            except IntegrityError:  # adopted meanwhile (another worker, the same stop resumed)
-                existing = self._find(broker_order)
-                if existing is None:
+            except IntegrityError:  # adopted meanwhile: what was committed is the record
+                found = self._find_many([item.order for item in items])
+                missing = [item.order.id for item in items if item.order.id not in found]
+                if missing:
                     raise
             except OperationalError as error:
                 log.error("database unavailable: %s", error.__class__.__name__)
                 raise database_unavailable() from None
-            else:
-                self._remember(self._order_ids, values["client_order_id"], order_id)
-                existing = order_from_row({**values, "id": order_id})
-        assert existing.id is not None
-        return self.apply_one(existing.id, broker_order, EventSource.STOP)
+        news = [BrokerNews(found[item.order.id], item.order, EventSource.STOP) for item in items]
+        applied = self.apply(news)
+        return [applied[found[item.order.id]] for item in items]
 
-    def _find(self, broker_order: BrokerOrder) -> Order | None:
+    def _insert_adopted(
+        self, connection: Connection, item: Adoption, origin: str, stop_id: int | None
+    ) -> int:
+        now = self.now()
+        broker_order = item.order
+        values: Row = {
+            "client_order_id": broker_order.client_order_id[:48],
+            "broker_order_id": broker_order.id,
+            "portfolio_id": item.portfolio_id,
+            "symbol": broker_order.symbol,
+            "side": broker_order.side,
+            "qty": broker_order.qty,
+            "notional": broker_order.notional if broker_order.qty is None else None,
+            "order_type": broker_order.order_type or "market",
+            "time_in_force": broker_order.time_in_force or "day",
+            "limit_price": broker_order.limit_price,
+            "stop_price": broker_order.stop_price,
+            "order_class": "simple",
+            "take_profit_limit_price": None,
+            "stop_loss_stop_price": None,
+            "stop_loss_limit_price": None,
+            "extended_hours": broker_order.extended_hours,
+            "status": OrderStatus.SUBMITTED.value,
+            "broker_status": None,
+            "filled_qty": Decimal(0),
+            "filled_avg_price": None,
+            "reason": item.note[:500],
+            "requested_by": "system",
+            "idempotency_key": None,
+            "request_fingerprint": None,
+            "external": False,
+            "origin": origin,
+            "stop_id": stop_id,
+            "error_code": None,
+            "error_message": None,
+            "send_attempts": 0,
+            "created_at": now,
+            "submitted_at": broker_order.submitted_at or now,
+            "filled_at": None,
+            "canceled_at": None,
+            "cancel_requested_at": None,
+            "last_broker_check_at": now,
+            "updated_at": now,
+        }
+        order_id = connection.execute(ORDERS.insert(), values).inserted_primary_key[0]
+        event = self._event({**values, "id": order_id}, None, EventSource.STOP, item.note)
+        connection.execute(EVENTS.insert(), {**event, "order_id": order_id})
+        if item.audit is not None:
+            who, action, target, details = item.audit
+            record(connection, who, action, target, {**details, "trade_id": order_id})
+        shares = [
+            {"order_id": order_id, "portfolio_id": pid, "qty": qty}
+            for pid, qty in item.allocations.items()
+            if qty > 0
+        ]
+        if shares:
+            connection.execute(ALLOCATIONS.insert(), shares)
+        self._remember(self._order_ids, values["client_order_id"], order_id)
+        return order_id
+
+    def _find_many(self, broker_orders: list[BrokerOrder]) -> dict[str, int]:
+        """Broker order id -> OMS order id, for those already recorded (by either id)."""
+        by_client = {o.client_order_id[:48]: o.id for o in broker_orders}
         with self.engine.connect() as connection:
-            row = (
-                connection.execute(
-                    select(ORDERS).where(
-                        (ORDERS.c.broker_order_id == broker_order.id)
-                        | (ORDERS.c.client_order_id == broker_order.client_order_id)
-                    )
+            rows = connection.execute(
+                select(ORDERS.c.id, ORDERS.c.broker_order_id, ORDERS.c.client_order_id).where(
+                    ORDERS.c.broker_order_id.in_([o.id for o in broker_orders])
+                    | ORDERS.c.client_order_id.in_(list(by_client))
                 )
-                .mappings()
-                .first()
-            )
-        return order_from_row(dict(row)) if row is not None else None
+            ).all()
+        found: dict[str, int] = {}
+        for order_id, broker_id, client_id in rows:
+            key = broker_id if broker_id in by_client.values() else by_client.get(client_id)
+            if key is not None:
+                found[key] = order_id
+        return found
 
     def remember_row(self, row: Row) -> None:
         """A row read just now (without a lock): a guard for the one-statement path, which

@@ -54,6 +54,9 @@ class PortfolioUpdate(SQLModel):
 
     allocated_capital: Decimal | None = Field(default=None, ge=0, max_digits=18, decimal_places=2)
     status: PortfolioStatus | None = None
+    reason: StorableText | None = Field(
+        default=None, max_length=500, description="Why (kept in the audit trail)."
+    )
     requested_by: StorableText | None = Field(
         default=None, max_length=100, description=REQUESTED_BY_HELP
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Protocol
 
 from sqlalchemy import Table
@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import select
 
 from oms_api.alerts.outbox import AlertKind, enqueue
@@ -134,7 +134,7 @@ class PortfolioService:
             ).first()
             if portfolio is None:
                 asked = data.model_dump(
-                    exclude_none=True, exclude={"requested_by", "requested_by_name"}
+                    exclude_none=True, exclude={"requested_by", "requested_by_name", "reason"}
                 )
                 record(
                     session.connection(),
@@ -163,8 +163,10 @@ class PortfolioService:
                 actor,
                 action,
                 f"portfolio {portfolio.name}",
-                {"changes": changes},
+                {"changes": changes, **({"reason": data.reason} if data.reason else {})},
             )
+            if changes.get("status", {}).get("from") == "active" and portfolio.status == "paused":
+                self._paused_alert(session.connection(), portfolio.name, actor, data.reason)
             session.commit()
             session.refresh(portfolio)
         return portfolio
@@ -238,7 +240,7 @@ class PortfolioService:
     def all_holdings(self, portfolio_id: int | None = None) -> dict[int, list[HeldPosition]]:
         """Every portfolio's positions (or one's), from its fills, in two queries: the fills of
         its own orders, and its share of account-wide orders (an emergency stop's closing
-        orders, split by `order_allocations`: each fill counts qty x share / order qty)."""
+        orders, split by `order_allocations`)."""
         own = (
             select(
                 Order.portfolio_id,
@@ -257,10 +259,13 @@ class PortfolioService:
                 OrderAllocation.portfolio_id,
                 Order.symbol,
                 Order.side,
-                Fill.qty * OrderAllocation.qty / Order.qty,
+                Fill.qty,
                 Fill.price,
                 Fill.filled_at,
                 Fill.id,
+                Order.id,
+                OrderAllocation.qty,
+                Order.qty,
             )
             .join(Order, Order.id == OrderAllocation.order_id)  # type: ignore[arg-type]
             .join(Fill, Fill.order_id == Order.id)  # type: ignore[arg-type]
@@ -270,14 +275,25 @@ class PortfolioService:
             own = own.where(Order.portfolio_id == portfolio_id)
             shared = shared.where(OrderAllocation.portfolio_id == portfolio_id)
         with new_session(self.engine) as session:
-            rows = [*session.exec(own).all(), *session.exec(shared).all()]
-        rows.sort(key=lambda row: (row[5], row[6]))  # time order, as the fills happened
+            own_rows = session.exec(own).all()
+            shared_rows = session.exec(shared).all()
+        # A share of each fill, cumulatively: the share of everything filled so far, to 9
+        # places, less what earlier fills already counted; the parts add up to the allocation.
+        fills = [tuple(row) for row in own_rows]
+        counted: dict[tuple[int, int], tuple[Decimal, Decimal]] = {}  # (order, book) -> sums
+        for owner, symbol, side, qty, price, at, fill_id, order_id, share, order_qty in sorted(
+            shared_rows, key=lambda row: (row[5], row[6])
+        ):
+            filled, booked = counted.get((order_id, owner), (Decimal(0), Decimal(0)))
+            filled += qty
+            total = (share * filled / order_qty).quantize(QTY_STEP, rounding=ROUND_HALF_EVEN)
+            counted[(order_id, owner)] = (filled, total)
+            fills.append((owner, symbol, side, total - booked, price, at, fill_id))
+        fills.sort(key=lambda row: (row[5], row[6]))  # time order, as the fills happened
         books: dict[int, dict[str, _Book]] = {}
-        for owner, symbol, side, qty, price, _at, _id in rows:
-            # SQLite computes the share as a float: back to an exact quantity.
-            shares = Decimal(str(qty)).quantize(QTY_STEP) if not isinstance(qty, Decimal) else qty
+        for owner, symbol, side, qty, price, _at, _id in fills:
             book = books.setdefault(owner, {}).setdefault(symbol, _Book())
-            book.apply(shares if side == "buy" else -shares, price)
+            book.apply(qty if side == "buy" else -qty, price)
         result: dict[int, list[HeldPosition]] = {}
         for owner, symbols in books.items():
             positions = []
@@ -311,22 +327,27 @@ class PortfolioService:
                     f"portfolio {portfolio.name}",
                     {"reason": reason, "changes": {"status": {"from": before, "to": "paused"}}},
                 )
-                enqueue(
-                    connection,
-                    AlertKind.PORTFOLIO_PAUSED,
-                    f"Portfolio {portfolio.name} paused",
-                    {
-                        "portfolio": portfolio.name,
-                        "reason": reason,
-                        "by": actor.id,
-                        "by_name": actor.name,
-                        "mode": self.mode,
-                    },
-                    severity="warning",
-                )
+                self._paused_alert(connection, portfolio.name, actor, reason)
                 session.commit()
                 session.refresh(portfolio)
         return portfolio
+
+    def _paused_alert(
+        self, connection: Connection, name: str, actor: Actor, reason: str | None
+    ) -> None:
+        enqueue(
+            connection,
+            AlertKind.PORTFOLIO_PAUSED,
+            f"Portfolio {name} paused",
+            {
+                "portfolio": name,
+                "reason": reason or "no reason given",
+                "by": actor.id,
+                "by_name": actor.name,
+                "mode": self.mode,
+            },
+            severity="warning",
+        )
 
 
 QTY_STEP = Decimal("0.000000001")
