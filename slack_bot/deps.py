@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from slack_bot.auth import Authorizer
 from slack_bot.config import BotSettings
 from slack_bot.oms_client import OmsClient
+from slack_bot.refusals import RefusalReporter
 
 
 class SeenTokens:
@@ -47,6 +48,10 @@ class BotDeps:
     lookups: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="slack-ask")
     )
+    # Refusals on their way to the OMS audit trail: their own threads, off every ack path.
+    reports: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=2, thread_name_prefix="slack-audit")
+    )
     seen_tokens: SeenTokens = field(default_factory=SeenTokens)
     # Follow-up of trades still working after the answer: check every `fill_watch_interval`
     # seconds, `fill_watch_checks` times. `sleep` is injectable so tests need no real waiting.
@@ -55,3 +60,14 @@ class BotDeps:
     sleep: Callable[[float], None] = time.sleep
     # Wall-clock seconds: when a confirmation was shown, and whether it has expired since.
     clock: Callable[[], float] = time.time
+    # An emergency stop's message follows the stop: GET /emergency-stops/{id} every
+    # `stop_poll_interval` seconds (`sleep`) until it is no longer running, or until
+    # `stop_watch_seconds` have passed on `clock`.
+    stop_poll_interval: float = 2.0
+    stop_watch_seconds: float = 3600.0
+
+    def __post_init__(self) -> None:
+        # Every refusal the authorizer makes is recorded by the OMS too (unless the caller
+        # wired its own reporter).
+        if self.authorizer.on_refusal is None:
+            self.authorizer.on_refusal = RefusalReporter(self.oms, self.reports)

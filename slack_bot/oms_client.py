@@ -74,6 +74,10 @@ def _json_default(value: object) -> str:
     raise TypeError(f"cannot send {type(value).__name__} to the OMS")
 
 
+def _without_none(body: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in body.items() if value is not None}
+
+
 def _query_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -135,11 +139,25 @@ class OmsClient:
             changes_state=True,
         )
 
-    def cancel_trade(self, trade_id: int) -> dict[str, Any]:
+    def cancel_trade(
+        self,
+        trade_id: int,
+        requested_by: str | None = None,
+        requested_by_name: str | None = None,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        """POST /trades/{id}/cancel; `requested_by` (the Slack user id) and its name are who
+        the OMS records as asking."""
+        body = {
+            "requested_by": requested_by,
+            "requested_by_name": requested_by_name,
+            "reason": reason,
+        }
         # Cancelling waits for the broker too, so it gets the trade timeout.
         return self._request(
             "POST",
             f"/api/v1/trades/{int(trade_id)}/cancel",
+            body={key: value for key, value in body.items() if value is not None},
             timeout=self._trade_timeout,
             changes_state=True,
         )
@@ -153,6 +171,179 @@ class OmsClient:
 
     def get_trade(self, trade_id: int) -> dict[str, Any]:
         return self._request("GET", f"/api/v1/trades/{int(trade_id)}")
+
+    # --- audit trail ------------------------------------------------------------------------
+
+    def record_refusal(
+        self,
+        actor: str,
+        action: str,
+        reason: str,
+        *,
+        actor_name: str | None = None,
+        target: str | None = None,
+        channel_id: str | None = None,
+    ) -> dict[str, Any]:
+        """POST /audit/refusals: the bot refused `actor` (a Slack user id) the command or
+        button `action` for `reason`; returns the audit entry."""
+        body = {
+            "actor": actor,
+            "actor_name": actor_name,
+            "action": action,
+            "target": target,
+            "reason": reason,
+            "channel_id": channel_id,
+        }
+        return self._request(
+            "POST",
+            "/api/v1/audit/refusals",
+            body={key: value for key, value in body.items() if value is not None},
+        )
+
+    def audit(
+        self,
+        limit: int = 20,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """GET /audit: {"entries": [...] newest first, "next_cursor": str | None}."""
+        filters = {"limit": limit, "actor": actor, "action": action, "cursor": cursor}
+        params = {key: _query_value(value) for key, value in filters.items() if value is not None}
+        return self._request("GET", "/api/v1/audit", params=params)
+
+    # --- trading controls -------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """GET /status: trading state, mode, today's P&L against the loss limit, open orders,
+        broker and stream connectivity, the running stop."""
+        return self._request("GET", "/api/v1/status")
+
+    def trading_state(self) -> dict[str, Any]:
+        """GET /trading-state: {state: active | halted, reason, changed_by, since, ...}."""
+        return self._request("GET", "/api/v1/trading-state")
+
+    def halt(
+        self, reason: str, requested_by: str | None = None, requested_by_name: str | None = None
+    ) -> dict[str, Any]:
+        """POST /halt: refuse every new order from now on; returns the trading state."""
+        return self._control("/api/v1/halt", reason, requested_by, requested_by_name)
+
+    def resume(
+        self, reason: str, requested_by: str | None = None, requested_by_name: str | None = None
+    ) -> dict[str, Any]:
+        """POST /resume; 409 `stop_running` while an emergency stop still runs."""
+        return self._control("/api/v1/resume", reason, requested_by, requested_by_name)
+
+    def emergency_stop(
+        self,
+        reason: str,
+        requested_by: str | None = None,
+        requested_by_name: str | None = None,
+        channel_id: str | None = None,
+    ) -> dict[str, Any]:
+        """POST /emergency-stop: halt, cancel every open order, close every position. Answers
+        at once with the stop (`already_running: true` when one was running: that one)."""
+        body = _without_none(
+            {
+                "reason": reason,
+                "requested_by": requested_by,
+                "requested_by_name": requested_by_name,
+                "channel_id": channel_id,
+            }
+        )
+        return self._request("POST", "/api/v1/emergency-stop", body=body, changes_state=True)
+
+    def get_stop(self, stop_id: int) -> dict[str, Any]:
+        return self._request("GET", f"/api/v1/emergency-stops/{int(stop_id)}")
+
+    def list_stops(self, limit: int = 20, cursor: str | None = None) -> dict[str, Any]:
+        """GET /emergency-stops: {"stops": [...] newest first, "next_cursor"}."""
+        params = {"limit": str(int(limit)), **({"cursor": cursor} if cursor else {})}
+        return self._request("GET", "/api/v1/emergency-stops", params=params)
+
+    def close_position(
+        self,
+        symbol: str,
+        reason: str,
+        *,
+        portfolio: str | None = None,
+        whole_account: bool = False,
+        pause_portfolio: bool = True,
+        requested_by: str | None = None,
+        requested_by_name: str | None = None,
+    ) -> dict[str, Any]:
+        """POST /positions/{symbol}/close: emergency sell of one portfolio's holding at market
+        (pausing the portfolio), or with `whole_account` all the account holds of the symbol
+        at the broker. Returns the trade result (201); 409 `nothing_to_close`."""
+        body: dict[str, Any] = {"reason": reason}
+        if whole_account:
+            body["whole_account"] = True
+        else:
+            body["portfolio"] = portfolio
+            body["pause_portfolio"] = pause_portfolio
+        body.update(
+            _without_none({"requested_by": requested_by, "requested_by_name": requested_by_name})
+        )
+        return self._request(
+            "POST",
+            f"/api/v1/positions/{quote(symbol, safe='')}/close",
+            body=body,
+            timeout=self._trade_timeout,
+            changes_state=True,
+        )
+
+    def stop_portfolio(
+        self,
+        name: str,
+        reason: str,
+        requested_by: str | None = None,
+        requested_by_name: str | None = None,
+    ) -> dict[str, Any]:
+        """POST /portfolios/{name}/stop: pause it, cancel its working orders, close its
+        holdings at market → {portfolio, paused, canceled_trade_ids, closing_trade_ids,
+        problems}."""
+        body = _without_none(
+            {"reason": reason, "requested_by": requested_by, "requested_by_name": requested_by_name}
+        )
+        return self._request(
+            "POST",
+            f"/api/v1/portfolios/{quote(name, safe='')}/stop",
+            body=body,
+            timeout=self._trade_timeout,
+            changes_state=True,
+        )
+
+    def set_portfolio_status(
+        self,
+        name: str,
+        status: str,
+        requested_by: str | None = None,
+        requested_by_name: str | None = None,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        """PATCH /portfolios/{name} with `status` "paused" or "active" (and why); returns the
+        portfolio."""
+        body = _without_none(
+            {
+                "status": status,
+                "reason": reason or None,
+                "requested_by": requested_by,
+                "requested_by_name": requested_by_name,
+            }
+        )
+        return self._request(
+            "PATCH", f"/api/v1/portfolios/{quote(name, safe='')}", body=body, changes_state=True
+        )
+
+    def _control(
+        self, path: str, reason: str, requested_by: str | None, requested_by_name: str | None
+    ) -> dict[str, Any]:
+        body = _without_none(
+            {"reason": reason, "requested_by": requested_by, "requested_by_name": requested_by_name}
+        )
+        return self._request("POST", path, body=body, changes_state=True)
 
     # --- account and market -----------------------------------------------------------------
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from slack_bot import formatting
+
 RETRY_SOON = "in a minute"
 
 OMS_DOWN_READ = "OMS unavailable — try again in a minute."
@@ -84,6 +86,8 @@ def trade_error(code: str, message: str, details: dict[str, Any], *, cancel: boo
     """Placing (or cancelling) an order failed: say whether anything reached the broker."""
     if cancel:
         return _cancel_error(code, message, details)
+    if code == "trading_halted":
+        return halted_refusal(details)
     reached = _reached_broker(details)
     if code == "outcome_unknown" or (reached and code == "broker_unavailable"):
         return OUTCOME_UNKNOWN
@@ -126,6 +130,72 @@ def _cancel_error(code: str, message: str, details: dict[str, Any]) -> str:
             "The OMS's database is not answering, so the cancel may not have gone through. "
             "Check /orders in a minute."
         )
+    if code == "internal_error":
+        return INTERNAL_ERROR
+    return as_sentence(message)
+
+
+# --- trading controls -----------------------------------------------------------------------
+
+OMS_DOWN_CONTROL = "OMS unavailable — nothing was changed. Try again in a minute."
+OMS_MAYBE_DONE = (
+    "The OMS did not answer in time — it may have done it anyway. Check /desk before trying again."
+)
+OMS_MAYBE_SOLD = (
+    "The OMS did not answer in time — the emergency sell may have been placed. Check /orders "
+    "before trying again."
+)
+
+
+def who_acted(user_id: object, name: object = None) -> str:
+    """Who changed something, for plain text: the Slack user's name (else their id); the OMS
+    itself or an API client said as such."""
+    ident = str(user_id or "").strip()
+    shown = " ".join(str(name).split()) if isinstance(name, str) and name.strip() else ""
+    if ident == "system":
+        return "the OMS itself"
+    if ident in ("", "api") and not shown:
+        return "an API client"
+    return shown or ident
+
+
+def halted_refusal(details: dict[str, Any]) -> str:
+    """A new order refused while trading is halted (409 `trading_halted`): by whom, since when,
+    why; nothing was sent; who can undo it."""
+    who = who_acted(details.get("halted_by"), details.get("halted_by_name"))
+    stop = details.get("stop_id")
+    cause = f" (emergency stop #{stop})" if isinstance(stop, int) and stop > 0 else ""
+    since = formatting.when(details.get("since"))
+    reason = details.get("reason")
+    why = f": {' '.join(str(reason).split()).rstrip('.')}" if reason else ""
+    moment = f" since {since}" if since != formatting.MISSING else ""
+    return (
+        f"Trading is halted by {who}{cause}{moment}{why}. Nothing was sent. An admin can /resume."
+    )
+
+
+def control_error(code: str, message: str, details: dict[str, Any]) -> str:
+    """A trading control (halt, resume, emergency stop, emergency sell, portfolio pause or
+    stop) the OMS refused or could not do: what happened, and whether anything changed."""
+    if code == "stop_running":
+        stop = details.get("stop_id")
+        which = f" (#{stop})" if isinstance(stop, int) else ""
+        return (
+            f"An emergency stop is still running{which}, so trading cannot be resumed yet: "
+            "resume once it has finished (/desk shows it). Nothing was changed."
+        )
+    if code == "nothing_to_close":
+        symbol, portfolio = details.get("symbol"), details.get("portfolio")
+        if symbol and portfolio:
+            return f"Portfolio {portfolio} holds no {symbol} any more — nothing was sent."
+        return as_sentence(message.replace("; nothing was sent", " — nothing was sent"))
+    if code == "portfolio_not_found":
+        changed = message.replace("does not exist", "does not exist — nothing was changed")
+        return as_sentence(changed)
+    if code in ("broker_busy", "broker_unavailable", "broker_error", "outcome_unknown"):
+        return trade_error(code, message, details)
+    if code == "database_unavailable":
+        return "The OMS's database is not answering — nothing was changed. Try again in a minute."
     if code == "internal_error":
         return INTERNAL_ERROR
     return as_sentence(message)

@@ -12,6 +12,8 @@ MANIFESTS = Path(__file__).resolve().parents[1] / "slack_bot" / "manifests"
 EVENTS_URL = "https://YOUR-BOT-HOST/slack/events"
 # Every slash command the bot registers a listener for.
 BOT_COMMANDS = {"/trade", "/sell", "/positions", "/account", "/orders", "/quote", "/market", "/oms"}
+# The trading controls: /desk for traders, the rest for admins.
+BOT_COMMANDS |= {"/desk", "/stop", "/halt", "/resume", "/portfolio", "/audit"}
 BOT_SCOPES = {"commands", "chat:write", "chat:write.public"}
 
 

@@ -9,6 +9,12 @@ SELL_FORM = "sell_form"
 SELL_CONFIRM = "sell_confirm"
 LOADING = "loading"
 NO_PORTFOLIO = "no_portfolio"
+# Trading controls (admins): each confirms in a modal before anything is sent.
+STOP_CONFIRM = "controls_stop_confirm"
+HALT_CONFIRM = "controls_halt_confirm"
+RESUME_CONFIRM = "controls_resume_confirm"
+PORTFOLIO_STOP_CONFIRM = "portfolio_stop_confirm"
+CONTROLS_NOTICE = "controls_notice"
 
 # Button action ids.
 POSITION_SELL = "position_sell"  # value: JSON {"symbol", "qty", "portfolio" | null}
@@ -16,6 +22,13 @@ ORDER_CANCEL = "order_cancel"  # value: str(trade id)
 # value: JSON {"kind", "page"}; /orders adds its filter and OMS cursors (blocks.orders.OrdersPage)
 PAGE_NEXT = "page_next"
 PAGE_PREV = "page_prev"
+# Resume trading: on an emergency stop's final message and on the OMS's "halted" alert (the
+# OMS posts that alert with this action id); opens the resume confirmation.
+CONTROLS_RESUME = "controls_resume"
+# Emergency sell on /positions (behind a confirm dialog): value JSON {"symbol", "qty",
+# "portfolio"}; the whole account's position at the broker (admins): {"symbol", "qty", null}.
+POSITION_EMERGENCY_SELL = "position_emergency_sell"
+POSITION_CLOSE_ACCOUNT = "position_close_account"
 
 # Form fields: block_id == action_id.
 PORTFOLIO = "portfolio"
@@ -33,6 +46,7 @@ EXTENDED_HOURS = "extended_hours"
 REASON = "reason"
 POSITION = "position"
 QTY = "qty"
+CONFIRM = "confirm"  # the emergency stop's "I understand" checkbox
 
 # Choices offered in the forms.
 SIDES = ("buy", "sell")

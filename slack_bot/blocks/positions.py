@@ -6,17 +6,26 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from slack_sdk.models.blocks import ButtonElement, DividerBlock, HeaderBlock, PlainTextObject
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
+    ConfirmObject,
+    DividerBlock,
+    HeaderBlock,
+    PlainTextObject,
+)
 
 from slack_bot import formatting
 from slack_bot.blocks import ids
 from slack_bot.blocks.common import (
+    MESSAGE_BLOCK_LIMIT,
     context,
     message,
     mode_badge,
     page_value,
     pagination_block,
     section,
+    truncate,
     user_text,
 )
 from slack_bot.forms import position_option_value
@@ -27,6 +36,10 @@ OUTSIDE_TITLE = "Outside every portfolio"
 OUTSIDE_NOTE = (
     "Held at the broker beyond every portfolio's book (e.g. orders placed in Alpaca's "
     "dashboard). No portfolio owns them, so they have no Sell button."
+)
+OUTSIDE_ADMIN_NOTE = (
+    "An admin can close the account's whole position of one of them at the broker "
+    "(Close whole position)."
 )
 NO_PRICES_NOTE = (
     ":warning: Prices are unavailable: the broker could not be asked just now. Quantities and "
@@ -83,11 +96,15 @@ def valuation(positions: list[dict[str, Any]]) -> str:
 
 
 def _group_text(
-    portfolio: dict[str, Any] | None, positions: list[dict[str, Any]], continued: bool
+    portfolio: dict[str, Any] | None,
+    positions: list[dict[str, Any]],
+    continued: bool,
+    admin: bool = False,
 ) -> str:
     more = " (continued)" if continued else ""
     if portfolio is None:
-        return f"*{OUTSIDE_TITLE}*{more} · {valuation(positions)}\n_{OUTSIDE_NOTE}_"
+        note = f"{OUTSIDE_NOTE} {OUTSIDE_ADMIN_NOTE}" if admin else OUTSIDE_NOTE
+        return f"*{OUTSIDE_TITLE}*{more} · {valuation(positions)}\n_{note}_"
     name = user_text(str(portfolio.get("name") or "?"), 60)
     status = portfolio.get("status")
     paused = f" ({user_text(str(status), 20)})" if status and status != "active" else ""
@@ -129,10 +146,82 @@ def _sell_button(
     )
 
 
-def positions_message(book: dict[str, Any], mode: str, page: int = 0) -> dict[str, Any]:
+def _side_words(position: dict[str, Any]) -> tuple[str, str]:
+    """(verb, button label): a long is sold, a short bought back."""
+    if position.get("side") == "short" or (formatting.to_decimal(position.get("qty")) or 0) < 0:
+        return "Buy back", "Emergency buy back"
+    return "Sell", "Emergency sell"
+
+
+def emergency_sell_button(portfolio: dict[str, Any], position: dict[str, Any]) -> ButtonElement:
+    """Close all the portfolio holds of the symbol at market now, and pause the portfolio
+    (placed even while the portfolio is paused or trading halted); Slack asks first."""
+    symbol = str(position.get("symbol") or "?")
+    name = str(portfolio.get("name") or "?")
+    held = formatting.qty(abs(formatting.to_decimal(position.get("qty")) or 0))
+    verb, label = _side_words(position)
+    return ButtonElement(
+        text=label,
+        action_id=ids.POSITION_EMERGENCY_SELL,
+        value=position_option_value(symbol, position.get("qty"), name),
+        style="danger",
+        confirm=ConfirmObject(
+            title=f"{label}?",
+            text=truncate(
+                f"{verb} all {held} {symbol} of portfolio {name} at market now and pause {name}?",
+                300,
+            ),
+            confirm=f"{verb} at market",
+            deny="Keep it",
+            style="danger",
+        ),
+    )
+
+
+def close_account_button(position: dict[str, Any]) -> ButtonElement:
+    """Admins: close all the account holds of the symbol at the broker (whatever book it is
+    in); Slack asks first."""
+    symbol = str(position.get("symbol") or "?")
+    return ButtonElement(
+        text="Close whole position",
+        action_id=ids.POSITION_CLOSE_ACCOUNT,
+        value=position_option_value(symbol, position.get("qty"), None),
+        style="danger",
+        confirm=ConfirmObject(
+            title="Close the whole position?",
+            text=truncate(
+                f"Close ALL the account holds of {symbol} at the broker, at market, now? That "
+                "includes any shares of it in a portfolio's book.",
+                300,
+            ),
+            confirm="Close at market",
+            deny="Keep it",
+            style="danger",
+        ),
+    )
+
+
+def _emergency_actions(
+    portfolio: dict[str, Any] | None, position: dict[str, Any], admin: bool
+) -> ActionsBlock | None:
+    if not formatting.to_decimal(position.get("qty")):
+        return None
+    if portfolio is not None:
+        button = emergency_sell_button(portfolio, position)
+    elif admin:
+        button = close_account_button(position)
+    else:
+        return None
+    return ActionsBlock(elements=[button])
+
+
+def positions_message(
+    book: dict[str, Any], mode: str, page: int = 0, *, admin: bool = False
+) -> dict[str, Any]:
     """A page of `GET /positions/by-portfolio` (POSITIONS_PER_PAGE positions). The page
     buttons carry only the page number: Next asks the OMS once more (one broker call), so
-    the prices on every page are current."""
+    the prices on every page are current. Each position of a portfolio has Emergency sell
+    under it; `admin` adds Close whole position to those outside every portfolio."""
     rows = book_rows(book)
     notes = [mode_badge(mode)]
     if book.get("as_of"):
@@ -160,10 +249,13 @@ def positions_message(book: dict[str, Any], mode: str, page: int = 0) -> dict[st
             current = portfolio
             members = [p for owner, p in rows if owner is portfolio]
             continued = index > 0 and rows[index - 1][0] is portfolio
-            blocks.append(section(_group_text(portfolio, members, continued)))
+            blocks.append(section(_group_text(portfolio, members, continued, admin)))
         blocks.append(
             section(_position_text(position), accessory=_sell_button(portfolio, position))
         )
+        emergency = _emergency_actions(portfolio, position, admin)
+        if emergency is not None:
+            blocks.append(emergency)
     if pages > 1:
         blocks.append(context(f"Page {page + 1} of {pages} · largest market value first"))
     nav = pagination_block(
@@ -173,4 +265,7 @@ def positions_message(book: dict[str, Any], mode: str, page: int = 0) -> dict[st
     )
     if nav is not None:
         blocks.append(nav)
+    if len(blocks) > MESSAGE_BLOCK_LIMIT:
+        # A page of one-position portfolios without prices: the divider is what can go.
+        blocks = [block for block in blocks if not isinstance(block, DividerBlock)]
     return message(f"{len(rows)} open positions: {everything}", blocks)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from slack_bot import wording
+from slack_bot.auth import Attempt
 from slack_bot.blocks.common import error_blocks
 from slack_bot.deps import BotDeps
 from slack_bot.oms_client import OmsError, OmsUnavailable
@@ -107,7 +108,9 @@ def answer_read(
     `build(deps, text)` gets the command's text; its one-sentence failures become the reply."""
     ack()
     deps = deps_of(context)
-    refusal = deps.authorizer.check_read(command["user_id"], command.get("channel_id", ""))
+    refusal = deps.authorizer.check_read(
+        command["user_id"], command.get("channel_id", ""), attempt=Attempt.of_command(command)
+    )
     if refusal is not None:
         refuse(respond, refusal.message)
         return

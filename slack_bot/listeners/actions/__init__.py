@@ -1,12 +1,16 @@
-"""Buttons: Sell on a position, Cancel on an order, and list pages."""
+"""Buttons: Sell and Emergency sell on a position, Cancel on an order, list pages, and
+Resume trading."""
 
 from __future__ import annotations
 
 from slack_bolt import App
 
 from slack_bot.blocks import ids
+from slack_bot.listeners.actions.controls_resume import handle_controls_resume
 from slack_bot.listeners.actions.order_cancel import handle_order_cancel
 from slack_bot.listeners.actions.page import handle_page
+from slack_bot.listeners.actions.position_close_account import handle_position_close_account
+from slack_bot.listeners.actions.position_emergency_sell import handle_position_emergency_sell
 from slack_bot.listeners.actions.position_sell import handle_position_sell
 
 
@@ -15,3 +19,6 @@ def register(app: App) -> None:
     app.action(ids.ORDER_CANCEL)(handle_order_cancel)
     app.action(ids.PAGE_NEXT)(handle_page)
     app.action(ids.PAGE_PREV)(handle_page)
+    app.action(ids.CONTROLS_RESUME)(handle_controls_resume)
+    app.action(ids.POSITION_EMERGENCY_SELL)(handle_position_emergency_sell)
+    app.action(ids.POSITION_CLOSE_ACCOUNT)(handle_position_close_account)

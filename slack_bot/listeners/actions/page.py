@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from slack_bot.auth import Attempt
 from slack_bot.blocks.common import parse_page_value
 from slack_bot.blocks.orders import OrdersPage
 from slack_bot.listeners.commands.orders import orders_page
@@ -23,7 +24,9 @@ def handle_page(ack: Any, body: dict, action: dict, respond: Any, context: Any) 
     ack()
     deps = deps_of(context)
     refusal = deps.authorizer.check_read(
-        body["user"]["id"], (body.get("channel") or {}).get("id", "")
+        body["user"]["id"],
+        (body.get("channel") or {}).get("id", ""),
+        attempt=Attempt.of_button(body, action),
     )
     if refusal is not None:
         refuse(respond, refusal.message)
@@ -34,7 +37,8 @@ def handle_page(ack: Any, body: dict, action: dict, respond: Any, context: Any) 
         if wanted["kind"] == "orders":
             payload = orders_page(deps, OrdersPage.from_value(value))
         elif wanted["kind"] == "positions":
-            payload = positions_page(deps, wanted["page"])
+            admin = deps.authorizer.is_admin(body["user"]["id"])
+            payload = positions_page(deps, wanted["page"], admin=admin)
         else:
             raise ValueError(f"unknown list {wanted['kind']!r}")
     except ValueError as error:

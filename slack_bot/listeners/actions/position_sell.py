@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from slack_bot.auth import Attempt
 from slack_bot.blocks.trade_modal import loading_view
 from slack_bot.listeners.commands.sell import open_sell_form
 from slack_bot.listeners.common import deps_of, refuse
@@ -17,7 +18,7 @@ def handle_position_sell(
     deps = deps_of(context)
     user = body["user"]["id"]
     channel = (body.get("channel") or {}).get("id", "")
-    refusal = deps.authorizer.check_trade(user, channel)
+    refusal = deps.authorizer.check_trade(user, channel, attempt=Attempt.of_button(body, action))
     if refusal is not None:
         refuse(respond, refusal.message)
         return

@@ -1,16 +1,23 @@
-"""Slash commands: /trade /sell /positions /account /orders /quote /market /oms."""
+"""Slash commands: /trade /sell /positions /account /orders /quote /market /oms, and the
+trading controls /desk, /stop /halt /resume /portfolio /audit."""
 
 from __future__ import annotations
 
 from slack_bolt import App
 
 from slack_bot.listeners.commands.account import handle_account
+from slack_bot.listeners.commands.audit import handle_audit
+from slack_bot.listeners.commands.desk import handle_desk
+from slack_bot.listeners.commands.halt import handle_halt
 from slack_bot.listeners.commands.market import handle_market
 from slack_bot.listeners.commands.oms import handle_oms
 from slack_bot.listeners.commands.orders import handle_orders
+from slack_bot.listeners.commands.portfolio import handle_portfolio
 from slack_bot.listeners.commands.positions import handle_positions
 from slack_bot.listeners.commands.quote import handle_quote
+from slack_bot.listeners.commands.resume import handle_resume
 from slack_bot.listeners.commands.sell import handle_sell
+from slack_bot.listeners.commands.stop import handle_stop
 from slack_bot.listeners.commands.trade import handle_trade
 
 
@@ -23,3 +30,9 @@ def register(app: App) -> None:
     app.command("/quote")(handle_quote)
     app.command("/market")(handle_market)
     app.command("/oms")(handle_oms)
+    app.command("/desk")(handle_desk)
+    app.command("/stop")(handle_stop)
+    app.command("/halt")(handle_halt)
+    app.command("/resume")(handle_resume)
+    app.command("/portfolio")(handle_portfolio)
+    app.command("/audit")(handle_audit)

@@ -1,4 +1,5 @@
-"""/positions: positions by portfolio, then the broker's beyond them, with P&L and Sell."""
+"""/positions: positions by portfolio, then the broker's beyond them, with P&L, Sell and
+Emergency sell (admins also get Close whole position on what no portfolio owns)."""
 
 from __future__ import annotations
 
@@ -6,18 +7,18 @@ from typing import Any
 
 from slack_bot.blocks.positions import positions_message
 from slack_bot.deps import BotDeps
-from slack_bot.listeners.common import answer_read, trading_mode
+from slack_bot.listeners.common import answer_read, deps_of, trading_mode
 from slack_bot.listeners.holdings import positions_book
 
 
-def positions_page(deps: BotDeps, page: int = 0) -> dict[str, Any]:
-    """One OMS request (at most one broker call), whichever page is shown."""
-    return positions_message(positions_book(deps), trading_mode(deps), page=page)
-
-
-def _positions(deps: BotDeps, _text: str) -> dict[str, Any]:
-    return positions_page(deps)
+def positions_page(deps: BotDeps, page: int = 0, *, admin: bool = False) -> dict[str, Any]:
+    """One OMS request (at most one broker call), whichever page is shown; `admin`: the reader
+    is an OMS admin (the whole-position buttons are theirs)."""
+    return positions_message(positions_book(deps), trading_mode(deps), page=page, admin=admin)
 
 
 def handle_positions(ack: Any, command: dict, respond: Any, context: Any) -> None:
-    answer_read(ack, command, respond, context, _positions)
+    admin = deps_of(context).authorizer.is_admin(command["user_id"])
+    answer_read(
+        ack, command, respond, context, lambda deps, _text: positions_page(deps, admin=admin)
+    )

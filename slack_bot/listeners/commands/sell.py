@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from slack_bot.auth import Attempt
 from slack_bot.blocks.sell_modal import sell_form_view
 from slack_bot.blocks.trade_modal import loading_view
 from slack_bot.listeners.common import UserFacingError, call_oms, deps_of, refuse, trading_mode
@@ -16,7 +17,7 @@ def handle_sell(ack: Any, command: dict, client: Any, respond: Any, context: Any
     ack()
     deps = deps_of(context)
     user, channel = command["user_id"], command.get("channel_id", "")
-    refusal = deps.authorizer.check_trade(user, channel)
+    refusal = deps.authorizer.check_trade(user, channel, attempt=Attempt.of_command(command))
     if refusal is not None:
         refuse(respond, refusal.message)
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from slack_bot.auth import Attempt
 from slack_bot.blocks.trade_modal import loading_view, no_portfolio_view, trade_form_view
 from slack_bot.forms import parse_trade_text
 from slack_bot.listeners.common import (
@@ -21,7 +22,7 @@ def handle_trade(ack: Any, command: dict, client: Any, respond: Any, context: An
     ack()  # first: Slack wants it within 3 s, and the trigger_id expires with it
     deps = deps_of(context)
     user, channel = command["user_id"], command.get("channel_id", "")
-    refusal = deps.authorizer.check_trade(user, channel)
+    refusal = deps.authorizer.check_trade(user, channel, attempt=Attempt.of_command(command))
     if refusal is not None:
         refuse(respond, refusal.message)
         return

@@ -7,6 +7,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from slack_bot.auth import Attempt
 from slack_bot.blocks import ids
 from slack_bot.blocks.sell_modal import sell_confirm_view
 from slack_bot.forms import encode_metadata, parse_position_value, parse_sell_form
@@ -26,7 +27,7 @@ def handle_sell_form(ack: Any, body: dict, view: dict, context: Any) -> None:
     deps = deps_of(context)
     user = body["user"]["id"]
     channel = json.loads(view.get("private_metadata") or "{}").get("channel_id", "")
-    refusal = deps.authorizer.check_trade(user, channel)
+    refusal = deps.authorizer.check_trade(user, channel, attempt=Attempt.of_form(body, view))
     if refusal is not None:
         ack(response_action="errors", errors={"position": refusal.message})
         return

@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
+from slack_bot.auth import Attempt
 from slack_bot.blocks.trade_modal import expired_confirmation_text
 from slack_bot.deps import BotDeps
 from slack_bot.forms import ConfirmMetadata, decode_metadata, prefill_from_draft
@@ -42,7 +43,7 @@ def confirm_and_place(
         ack(response_action="update", view=expired)
         return
     channel = meta.channel_id
-    refusal = deps.authorizer.check_trade(user, channel)
+    refusal = deps.authorizer.check_trade(user, channel, attempt=Attempt.of_form(body, view))
     if refusal is not None or meta.user_id != user:
         ack(
             response_action="update",

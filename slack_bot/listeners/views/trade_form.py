@@ -7,6 +7,7 @@ import logging
 import uuid
 from typing import Any
 
+from slack_bot.auth import Attempt
 from slack_bot.blocks.trade_modal import trade_confirm_view
 from slack_bot.forms import encode_metadata, parse_trade_form
 from slack_bot.listeners.common import (
@@ -24,7 +25,7 @@ def handle_trade_form(ack: Any, body: dict, view: dict, context: Any) -> None:
     deps = deps_of(context)
     user = body["user"]["id"]
     channel = json.loads(view.get("private_metadata") or "{}").get("channel_id", "")
-    refusal = deps.authorizer.check_trade(user, channel)
+    refusal = deps.authorizer.check_trade(user, channel, attempt=Attempt.of_form(body, view))
     if refusal is not None:
         ack(response_action="errors", errors={"symbol": refusal.message})
         return
