@@ -318,6 +318,38 @@ def test_scenario_worker_killed_mid_stop_the_stop_finishes_after_restart(
         assert restarted.get("/trading-state").json()["state"] == "halted"
 
 
+def test_scenario_worker_killed_after_the_bulk_close_adopts_its_orders_after_restart(
+    oms_factory: Any,
+) -> None:
+    with desk(oms_factory) as oms:
+        oms.create_portfolio("growth", "50000")
+        oms.sim.control.set_price("AAPL", "190.00")
+        oms.sim.control.set_price("MSFT", "410.00")
+        buy(oms, "AAPL", "4")
+        buy(oms, "MSFT", "2", portfolio="growth")
+        # The worker recorded the stop, cancelled, sent the bulk close, and died before it
+        # recorded the closing orders: the broker closed everything, the OMS knows nothing.
+        stop = oms.runtime.stops.start(Actor.of("U0ADMIN", "Ada"), "kill test")
+        oms.runtime.stops._cancel_everything(stop.id)
+        oms.runtime.stops._phase(stop.id, "closing")
+        oms.runtime.gateway.close_all_positions(cancel_orders=True)
+        assert broker_positions(oms) == {}
+        assert book(oms) == {"AAPL": Decimal(4)}
+
+    with oms_factory(stop_verify_seconds="30") as restarted:
+        restarted.runtime.stops.join(timeout=30)
+        view = restarted.get(f"/emergency-stops/{stop.id}").json()
+        assert view["status"] == "flat", view
+        assert {s["symbol"]: s["outcome"] for s in view["symbols"]} == {
+            "AAPL": "closed",
+            "MSFT": "closed",
+        }
+        # The closing orders are the stop's, once each, and the books are flat again.
+        closing = rows(restarted, f"SELECT symbol FROM orders WHERE stop_id = {stop.id}")
+        assert sorted(r.symbol for r in closing) == ["AAPL", "MSFT"]
+        assert book(restarted) == {} and book(restarted, "growth") == {}
+
+
 # ---------------------------------------------------------------------- halt and resume
 def test_halt_refuses_new_orders_but_cancels_still_work(oms_factory: Any) -> None:
     with desk(oms_factory) as oms:

@@ -248,12 +248,40 @@ class EmergencyStops:
             if view.status != StopStatus.RUNNING:
                 return view
             try:
+                # A run that got as far as closing before its worker died may have left closing
+                # orders at the broker that were never adopted: adopt them first.
+                orphans = self._adopt_orphans(view) if view.phase != "halting" else {}
                 self._cancel_everything(stop_id)
-                adopted = self._close_everything(stop_id)
+                adopted = {**orphans, **self._close_everything(stop_id)}
                 status = self._verify(stop_id, adopted)
                 return self._finish(stop_id, status)
             finally:
                 self._books.pop(stop_id, None)
+
+    def _adopt_orphans(self, view: StopView) -> dict[str, int]:
+        """Orders the broker made since the stop began that the OMS does not know. The OMS
+        records every order of its own before sending it, so these are the stop's closing
+        orders from a run that died before adopting them (or a trade made by hand in Alpaca's
+        dashboard meanwhile, which is then on the stop's record for all to see)."""
+        try:
+            self.broker.forget_clock()
+            broker_now = self.broker.get_clock().timestamp
+            # The broker's clock, not ours, bounds its list: ours may be off.
+            since = view.started_at + (broker_now - self.now()) - timedelta(seconds=60)
+            seen = self.broker.list_orders(status="all", after=since, priority=Priority.SUBMIT)
+        except (BrokerUnavailable, BrokerRejected) as error:
+            self._note(view.id, f"could not look for closing orders of the earlier run: {error}")
+            return {}
+        known = self.orders.known_broker_orders(seen)
+        orphans = [o for o in seen if o.id not in known and o.order_type in (None, "market")]
+        if not orphans:
+            return {}
+        log.warning("emergency stop %s: adopting %d closing order(s)", view.id, len(orphans))
+        adopted = self._adopt(
+            view.id, orphans, "closed by the emergency stop (adopted after a restart)"
+        )
+        self._write_symbols(view.id, [(o.symbol, self._order_values(o), o) for o in adopted])
+        return {o.symbol: o.id for o in adopted if o.id is not None}
 
     def _cancel_everything(self, stop_id: int) -> None:
         self._phase(stop_id, "cancelling")
@@ -625,16 +653,17 @@ class EmergencyStops:
                     continue
                 qty = order.qty if order is not None and order.qty is not None else Decimal(0)
                 side = "short" if order is not None and order.side == "buy" else "long"
-                connection.execute(
-                    SYMBOLS.insert().values(
-                        stop_id=stop_id,
-                        symbol=symbol,
-                        side=side,
-                        qty_before=-qty if side == "short" else qty,
-                        outcome=SymbolOutcome.PENDING.value,
-                        **{"filled_qty": Decimal(0), "attempts": 0, **values},
-                    )
-                )
+                row = {
+                    "stop_id": stop_id,
+                    "symbol": symbol,
+                    "side": side,
+                    "qty_before": -qty if side == "short" else qty,
+                    "outcome": SymbolOutcome.PENDING.value,
+                    "filled_qty": Decimal(0),
+                    "attempts": 0,
+                    **values,
+                }
+                connection.execute(SYMBOLS.insert().values(row))
 
     # ------------------------------------------------------------------ reading
     def get(self, stop_id: int) -> StopView:

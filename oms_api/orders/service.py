@@ -160,6 +160,10 @@ class OrderService:
         """`adopt` for several broker orders at once (a stop's closing orders)."""
         return self.writer.adopt_many(items, origin=origin.value, stop_id=stop_id)
 
+    def known_broker_orders(self, broker_orders: list[BrokerOrder]) -> dict[str, int]:
+        """Broker order id -> OMS order id, for those the OMS has (by either id)."""
+        return self.writer.find_many(broker_orders) if broker_orders else {}
+
     def apply_broker_orders(self, seen: list[tuple[int, BrokerOrder]]) -> dict[int, Order]:
         """What the broker says of several of our orders, read in one list: one batch."""
         news = [BrokerNews(order_id, order, EventSource.POLL) for order_id, order in seen]

@@ -334,7 +334,7 @@ class OrderWriter:
         Orders already adopted (another worker, a resumed stop) are left as they are."""
         if not items:
             return []
-        found = self._find_many([item.order for item in items])
+        found = self.find_many([item.order for item in items])
         new = [item for item in items if item.order.id not in found]
         if new:
             try:
@@ -345,7 +345,7 @@ class OrderWriter:
                                 connection, item, origin, stop_id
                             )
             except IntegrityError:  # adopted meanwhile: what was committed is the record
-                found = self._find_many([item.order for item in items])
+                found = self.find_many([item.order for item in items])
                 missing = [item.order.id for item in items if item.order.id not in found]
                 if missing:
                     raise
@@ -416,7 +416,7 @@ class OrderWriter:
         self._remember(self._order_ids, values["client_order_id"], order_id)
         return order_id
 
-    def _find_many(self, broker_orders: list[BrokerOrder]) -> dict[str, int]:
+    def find_many(self, broker_orders: list[BrokerOrder]) -> dict[str, int]:
         """Broker order id -> OMS order id, for those already recorded (by either id)."""
         by_client = {o.client_order_id[:48]: o.id for o in broker_orders}
         with self.engine.connect() as connection:
