@@ -107,8 +107,19 @@ def empty_tables(engine: Engine, tables: list[str]) -> None:
         return
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
-            names = ", ".join(f'"{name}"' for name in tables)
-            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            # DELETE and a sequence restart, in one round trip: TRUNCATE's file work makes it
+            # several times slower on tables this small, and it runs before every test.
+            sequences = connection.execute(
+                text(
+                    "SELECT pg_get_serial_sequence(quote_ident(table_name), column_name) "
+                    "FROM information_schema.columns WHERE table_schema = current_schema() "
+                    "AND column_default LIKE 'nextval%' AND table_name = ANY(:tables)"
+                ),
+                {"tables": tables},
+            ).scalars()
+            statements = [f'DELETE FROM "{name}"' for name in tables]
+            statements += [f"ALTER SEQUENCE {name} RESTART" for name in sequences if name]
+            connection.exec_driver_sql("; ".join(statements))
             return
         for name in tables:
             connection.execute(text(f'DELETE FROM "{name}"'))
