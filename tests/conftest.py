@@ -215,3 +215,27 @@ def oms(oms_factory) -> Iterator[OMS]:
     with oms_factory() as running:
         running.create_portfolio("main")
         yield running
+
+
+# --- which tests the PostgreSQL pass runs --------------------------------------------------
+# Fixtures through which a test reaches the suite's database.
+DATABASE_FIXTURES = frozenset(
+    {"database_url", "_session_engine", "db_engine", "fresh_database_url", "postgres_url"}
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL (OMS_TEST_DATABASE_URL), run only the tests that reach the database.
+    The others (the simulator on its own, Block Kit builders, the bot against respx, `oms up`
+    on its own SQLite file) do the same on any database: the SQLite pass runs them, and
+    running them twice would only cost CI time."""
+    if not test_db.configured_postgres_url():
+        return
+    keep: list[pytest.Item] = []
+    elsewhere: list[pytest.Item] = []
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        (keep if names & DATABASE_FIXTURES else elsewhere).append(item)
+    if elsewhere:
+        config.hook.pytest_deselected(items=elsewhere)
+        items[:] = keep

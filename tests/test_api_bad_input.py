@@ -20,7 +20,16 @@ from oms_api.api.middleware import MAX_BODY_BYTES
 from tests.oms import OMS
 
 MAX_ID = 2**31 - 1  # trade ids are INTEGER: PostgreSQL's int4
-TABLES = ("orders", "order_events", "fills", "portfolios")
+TABLES = (
+    "orders",
+    "order_events",
+    "fills",
+    "portfolios",
+    "trading_state",
+    "emergency_stops",
+    "audit_log",
+    "alerts",
+)
 # (method, path, a valid JSON body) for every route that takes a body.
 BODY_ROUTES = [
     pytest.param(
@@ -31,6 +40,16 @@ BODY_ROUTES = [
     ),
     pytest.param("POST", "/portfolios", {"name": "fresh"}, id="post_portfolios"),
     pytest.param("PATCH", "/portfolios/main", {"status": "paused"}, id="patch_portfolio"),
+    pytest.param("POST", "/halt", {"reason": "x"}, id="post_halt"),
+    pytest.param("POST", "/resume", {"reason": "x"}, id="post_resume"),
+    pytest.param("POST", "/emergency-stop", {"reason": "x"}, id="post_emergency_stop"),
+    pytest.param(
+        "POST",
+        "/positions/AAPL/close",
+        {"portfolio": "main", "reason": "x"},
+        id="post_position_close",
+    ),
+    pytest.param("POST", "/portfolios/main/stop", {"reason": "x"}, id="post_portfolio_stop"),
 ]
 
 
@@ -516,3 +535,73 @@ def test_portfolio_create_with_an_unknown_field_is_422_and_creates_nothing(
         body = {"name": "fresh", "status": "paused"}
         refused(oms.post("/portfolios", body), 422, "malformed_request", "status")
     assert [p["name"] for p in oms.get("/portfolios").json()] == ["main"]
+
+
+# ------------------------------------------------ the trading controls' own fields
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code"),
+    [
+        ("POST", "/halt", {"reason": "x" * 501}, 422, "malformed_request"),
+        ("POST", "/halt", {"reason": "bad\u0000reason"}, 422, "malformed_request"),
+        ("POST", "/halt", {"reason": 12}, 422, "malformed_request"),
+        ("POST", "/halt", {"reason": "   "}, 422, "malformed_request"),
+        ("POST", "/resume", {"reason": "x", "requested_by": "U" * 101}, 422, "malformed_request"),
+        ("POST", "/emergency-stop", {"reason": ["x"]}, 422, "malformed_request"),
+        (
+            "POST",
+            "/emergency-stop",
+            {"reason": "x", "channel_id": "#desk"},
+            422,
+            "malformed_request",
+        ),
+        (
+            "POST",
+            "/positions/m\u017fft/close",
+            {"portfolio": "main", "reason": "x"},
+            400,
+            "invalid_symbol",
+        ),
+        ("POST", "/positions/AAPL/close", {"reason": "x"}, 422, "malformed_request"),
+        (
+            "POST",
+            "/positions/AAPL/close",
+            {"portfolio": "main", "whole_account": True, "reason": "x"},
+            422,
+            "malformed_request",
+        ),
+        (
+            "POST",
+            "/positions/AAPL/close",
+            {"whole_account": "yes please", "reason": "x"},
+            422,
+            "malformed_request",
+        ),
+        ("POST", "/positions/AAPL/close", {"portfolio": "nope", "reason": "x"}, 404, None),
+        ("POST", "/portfolios/NO%20SUCH/stop", {"reason": "x"}, 404, "portfolio_not_found"),
+        ("POST", "/portfolios/nope/stop", {"reason": "x"}, 404, "portfolio_not_found"),
+        ("GET", "/emergency-stops/0", None, 422, "malformed_request"),
+        ("GET", f"/emergency-stops/{MAX_ID + 1}", None, 422, "malformed_request"),
+        ("GET", "/emergency-stops/99", None, 404, "stop_not_found"),
+        ("GET", "/emergency-stops?cursor=garbage", None, 400, "invalid_cursor"),
+        ("GET", "/emergency-stops?limit=0", None, 422, "malformed_request"),
+        ("GET", "/emergency-stops?limit=101", None, 422, "malformed_request"),
+    ],
+)
+def test_a_bad_trading_control_request_is_a_4xx_and_changes_nothing(
+    oms: OMS,
+    db_engine: Engine,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    status: int,
+    code: str | None,
+) -> None:
+    with Untouched(oms, db_engine):
+        if body is None:
+            response = oms.client.request(method, f"/api/v1{path}", headers=oms.headers)
+        else:
+            response = send(oms, method, path, json.dumps(body).encode())
+        assert response.status_code == status, response.text
+        if code is not None:
+            assert response.json()["error"]["code"] == code, response.text
+    assert oms.get("/trading-state").json()["state"] == "active"

@@ -121,10 +121,14 @@ def oms_quiet(oms_factory: Any) -> Iterator[OMS]:
 def test_scenario_1_broker_accepts_then_reply_is_lost_one_order_adopted(
     oms_factory: Any, fault: str, stream: bool
 ) -> None:
-    # A short timeout so the held reply times out quickly (the simulator holds it for 1 s).
-    with oms_factory(broker_timeout_seconds="0.3", stream_enabled=stream) as oms:
+    # A timeout short enough that the held reply times out (the simulator holds it for 1 s),
+    # with the asset and the clock already known, so the submit is the only call it can cut
+    # short on a busy machine.
+    with oms_factory(broker_timeout_seconds="0.6", stream_enabled=stream) as oms:
         oms.create_portfolio("main")
         oms.sim.control.set_price("AAPL", "190.00")
+        oms.runtime.gateway.get_asset("AAPL")
+        oms.runtime.gateway.get_clock()
         oms.sim.control.add_fault(POST_ORDERS, fault, hold_seconds=1)
         response = oms.trade(symbol="AAPL", qty="5")
 
