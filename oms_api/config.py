@@ -168,6 +168,36 @@ class Settings(BaseSettings):
         le=3600,
         description="how long an emergency stop verifies (and retries) before `incomplete`",
     )
+    history_sync_seconds: Decimal = Field(
+        default=Decimal("900"),
+        ge=0,
+        le=86400,
+        description="how often the broker mirror (order history, positions) is brought up to "
+        "date; 0: only at start-up and on demand",
+    )
+    reconcile_on_start: bool = Field(
+        default=True,
+        description="sync the broker mirror and reconcile at start-up, before trades are accepted",
+    )
+    reconcile_seconds: Decimal = Field(
+        default=Decimal("300"),
+        ge=0,
+        le=86400,
+        description="during market hours, reconcile this often (alerts only on change); "
+        "0: only at start-up and on demand",
+    )
+    reconcile_grace_seconds: Decimal = Field(
+        default=Decimal("60"),
+        ge=0,
+        le=3600,
+        description="orders changed this recently are not judged yet (fills still in flight)",
+    )
+    reconcile_lookback_days: int = Field(
+        default=7,
+        ge=1,
+        le=366,
+        description="broker orders submitted this far back are compared; older ones are history",
+    )
     stream_enabled: bool = True
     embedded_simulator: bool = Field(
         default=False, description="set by `oms up` when it runs the built-in simulator"

@@ -16,7 +16,17 @@ from oms_api.api.deps import require_token
 from oms_api.api.errors import install_error_handlers
 from oms_api.api.middleware import BodySizeLimit
 from oms_api.api.openapi import error_responses, install_openapi
-from oms_api.api.routes import alerts, audit, controls, health, market, portfolios, trades
+from oms_api.api.routes import (
+    alerts,
+    audit,
+    controls,
+    health,
+    history,
+    market,
+    portfolios,
+    reconcile,
+    trades,
+)
 from oms_api.config import ConfigError, Settings, get_settings
 from oms_api.runtime import Runtime
 
@@ -75,7 +85,7 @@ def api_router() -> APIRouter:
     """Every /api/v1 route behind the bearer token, put together once per process: FastAPI's
     work of building the routes is then shared by every app made from it (tests make many)."""
     api = APIRouter(dependencies=[Depends(require_token)], responses=error_responses(401))
-    for routes in (trades, portfolios, market, audit, alerts, controls):
+    for routes in (trades, portfolios, market, audit, alerts, controls, history, reconcile):
         api.include_router(routes.router)
     return api
 

@@ -65,6 +65,8 @@ def oms_settings(sim: Any, database_url: str, **overrides: Any) -> Settings:
         "order_poll_after_seconds": "5",
         "unknown_grace_seconds": "0",
         "stream_enabled": True,
+        # Start-up reconciliation costs broker calls most tests count; its tests turn it on.
+        "reconcile_on_start": False,
         # A large burst: tests make their requests at once, and must not wait in real time
         # for the budget to refill (the budget's own tests use an injected clock).
         "broker_requests_per_minute": 150,

@@ -50,6 +50,11 @@ APP_TABLES = {
     "order_allocations",
     "audit_log",
     "alerts",
+    "broker_orders",
+    "broker_positions",
+    "broker_sync_state",
+    "reconcile_reports",
+    "reconcile_discrepancies",
 }
 
 

@@ -30,6 +30,8 @@ TABLE_MODULES: tuple[str, ...] = (
     "oms_api.controls.models",
     "oms_api.audit.models",
     "oms_api.alerts.models",
+    "oms_api.history.models",
+    "oms_api.reconcile.models",
 )
 
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
