@@ -563,6 +563,61 @@ class AlpacaGateway:
             log.warning("open orders: stopped after %d pages", max_pages)
         return list(found.values())
 
+    # ------------------------------------------------------------------ raw reads (history)
+    # The history sync reads thousands of orders: alpaca-py's REST `get` returns the JSON as is,
+    # skipping its pydantic models (several times the cost of the request itself). Each of
+    # these is one broker request, through the same budget, timeout and error translation.
+    def list_orders_json(
+        self,
+        *,
+        status: str = "all",
+        after: datetime | None = None,
+        until: datetime | None = None,
+        direction: str = "asc",
+        limit: int = 500,
+        nested: bool = True,
+        priority: Priority = Priority.READ,
+    ) -> list[dict[str, Any]]:
+        """`GET /v2/orders` as Alpaca's JSON (`after`/`until` are exclusive submission times)."""
+        if status not in ("open", "closed", "all"):
+            raise ValueError(f"invalid order status filter {status!r}")
+        if direction not in ("asc", "desc"):
+            raise ValueError(f"invalid direction {direction!r}")
+        params: dict[str, Any] = {
+            "status": status,
+            "direction": direction,
+            "limit": min(max(int(limit), 1), 500),
+            "nested": "true" if nested else "false",
+        }
+        if after is not None:
+            params["after"] = _rfc3339(after)
+        if until is not None:
+            params["until"] = _rfc3339(until)
+        body = self._call(lambda: self._trading.get("/orders", params), priority)
+        if not isinstance(body, list):
+            raise BrokerUnavailable(
+                BrokerError(None, None, "the broker's order list is not a list")
+            )
+        return [order for order in body if isinstance(order, dict)]
+
+    def get_order_json(
+        self, broker_order_id: str, priority: Priority = Priority.READ
+    ) -> dict[str, Any] | None:
+        """`GET /v2/orders/{id}` as Alpaca's JSON (legs nested); None when the broker has none."""
+        if not _is_uuid(broker_order_id):
+            return None
+        body = self._call(lambda: self._trading.get(f"/orders/{broker_order_id}"), priority, True)
+        return body if isinstance(body, dict) else None
+
+    def get_positions_json(self, priority: Priority = Priority.READ) -> list[dict[str, Any]]:
+        """`GET /v2/positions` as Alpaca's JSON."""
+        body = self._call(lambda: self._trading.get("/positions"), priority)
+        if not isinstance(body, list):
+            raise BrokerUnavailable(
+                BrokerError(None, None, "the broker's positions are not a list")
+            )
+        return [position for position in body if isinstance(position, dict)]
+
     def cancel_order(self, broker_order_id: str) -> CancelOutcome:
         if not _is_uuid(broker_order_id):
             return CancelOutcome.NOT_FOUND
@@ -696,8 +751,8 @@ class AlpacaGateway:
             next_close=clock.next_close,
         )
 
-    def _fetch_clock(self) -> MarketClock:
-        c = self._call(self._trading.get_clock)
+    def _fetch_clock(self, priority: Priority = Priority.READ) -> MarketClock:
+        c = self._call(self._trading.get_clock, priority)
         clock = MarketClock(
             timestamp=_utc(c.timestamp),  # type: ignore[arg-type]
             is_open=bool(c.is_open),
@@ -742,7 +797,8 @@ class AlpacaGateway:
         """Can we reach the broker with these keys right now? Never raises, never waits for
         the budget (the lowest priority: it only runs when a slot is free)."""
         try:
-            self._call(self._trading.get_clock, Priority.HEALTH)
+            # The answer is the market clock: kept, so the next look-up needs no call of its own.
+            self._fetch_clock(Priority.HEALTH)
         except Exception as error:
             log.info("broker ping failed: %s", _describe(error, self.timeout))
             return False
@@ -790,6 +846,11 @@ def _describe(error: Exception, timeout: float) -> str:
         details = _api_error_details(error)
         return f"{details.http_status} {details.message}"
     return str(error) or type(error).__name__
+
+
+def _rfc3339(when: datetime) -> str:
+    moment = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _is_uuid(value: str) -> bool:

@@ -130,14 +130,30 @@ class BrokerControls(Matching):
             return list(self.state.fills)
 
 
-def _historical_order(body: Any, new_id: Callable[[], str], now: datetime) -> dict[str, Any]:
-    """Fill in an Alpaca order JSON for a seeded historical order."""
+def _historical_order(
+    body: Any, new_id: Callable[[], str], now: datetime, parent: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Fill in an Alpaca order JSON for a seeded historical order.
+
+    Legs (`legs`, for `mleg`, bracket, oco and oto orders) come out as Alpaca shows them: each
+    with its own id, qty = the parent's qty x its ratio_qty (multi-leg), filled_qty when filled,
+    its own fill price if given, its position intent, and the parent's times."""
     if not isinstance(body, dict):
         raise malformed()
     status = body.get("status", "filled")
     if status not in OPEN_STATUSES | CLOSED_STATUSES:
         raise invalid(f"invalid status {status!r}")
     submitted_at = body.get("submitted_at") or rfc3339(now)
+    symbol = str(body.get("symbol") or "")
+    is_option = bool(OPTION_SYMBOL.match(symbol))
+    qty = _str_or_none(body.get("qty"))
+    if parent is not None and qty is None and parent.get("qty") is not None:
+        ratio = Decimal(str(body.get("ratio_qty") or 1))
+        qty = _str_or_none(Decimal(str(parent["qty"])) * ratio)
+    filled_qty = _str_or_none(body.get("filled_qty"))
+    if filled_qty is None:
+        filled_qty = (qty or "0") if status == "filled" else "0"
+    order_type = body.get("type") or (parent or {}).get("type") or "market"
     order: dict[str, Any] = {
         "id": body.get("id") or new_id(),
         "client_order_id": body.get("client_order_id") or new_id(),
@@ -145,27 +161,25 @@ def _historical_order(body: Any, new_id: Callable[[], str], now: datetime) -> di
         "updated_at": body.get("updated_at") or submitted_at,
         "submitted_at": submitted_at,
         "filled_at": body.get("filled_at") or (submitted_at if status == "filled" else None),
-        "expired_at": None,
+        "expired_at": body.get("expired_at") or (submitted_at if status == "expired" else None),
         "canceled_at": body.get("canceled_at") or (submitted_at if status == "canceled" else None),
         "failed_at": None,
         "replaced_at": None,
         "replaced_by": None,
         "replaces": None,
         "asset_id": body.get("asset_id"),
-        "symbol": body.get("symbol", ""),
-        "asset_class": body.get("asset_class")
-        or ("us_option" if OPTION_SYMBOL.match(str(body.get("symbol", ""))) else "us_equity"),
+        "symbol": symbol,
+        "asset_class": body.get("asset_class") or ("us_option" if is_option else "us_equity"),
         "notional": body.get("notional"),
-        "qty": _str_or_none(body.get("qty")),
-        "filled_qty": _str_or_none(body.get("filled_qty"))
-        or (_str_or_none(body.get("qty")) if status == "filled" else "0"),
+        "qty": qty,
+        "filled_qty": filled_qty,
         "filled_avg_price": _str_or_none(body.get("filled_avg_price")),
-        "order_class": body.get("order_class", ""),
-        "order_type": body.get("type", "market"),
-        "type": body.get("type", "market"),
+        "order_class": body.get("order_class", (parent or {}).get("order_class", "")),
+        "order_type": order_type,
+        "type": order_type,
         "side": body.get("side", "buy"),
         "position_intent": body.get("position_intent"),
-        "time_in_force": body.get("time_in_force", "day"),
+        "time_in_force": body.get("time_in_force") or (parent or {}).get("time_in_force") or "day",
         "limit_price": _str_or_none(body.get("limit_price")),
         "stop_price": _str_or_none(body.get("stop_price")),
         "status": status,
@@ -178,16 +192,20 @@ def _historical_order(body: Any, new_id: Callable[[], str], now: datetime) -> di
     }
     legs = body.get("legs")
     if legs:
-        if not isinstance(legs, list):
-            raise invalid("legs must be a list")
+        if not isinstance(legs, list) or not all(isinstance(leg, dict) for leg in legs):
+            raise invalid("legs must be a list of orders")
+        time_keys = ("created_at", "updated_at", "submitted_at")
+        times = {key: order[key] for key in (*time_keys, "filled_at", "expired_at", "canceled_at")}
         order["legs"] = [
-            _historical_order({"status": status, "submitted_at": submitted_at, **leg}, new_id, now)
+            _historical_order({"status": status, **times, **leg}, new_id, now, parent=order)
             for leg in legs
         ]
         if order["order_class"] == "mleg":
-            # Multi-leg parents carry no symbol or side of their own, as Alpaca reports them.
-            for key in ("symbol", "side", "type", "order_type", "asset_class"):
+            # Multi-leg parents carry no symbol or side of their own, as Alpaca reports them;
+            # the legs' classes say so (they are shown as options).
+            for key in ("symbol", "side", "asset_class"):
                 order[key] = body.get(key, "")
+            order["position_intent"] = body.get("position_intent")
     return order
 
 
