@@ -30,10 +30,12 @@ from oms_api.controls.state import TradingStateService
 from oms_api.controls.stop import EmergencyStops, StopSettings
 from oms_api.db.engine import is_postgres, make_engine, singleton_lock
 from oms_api.db.notify import ChangeListener, publish_stream_state
+from oms_api.history.sync import HistorySync
 from oms_api.market.service import MarketService
 from oms_api.orders.intake import TradeEventIntake
 from oms_api.orders.service import OrderService, ServiceSettings
 from oms_api.portfolios.service import PortfolioService
+from oms_api.reconcile.service import Reconciler, ReconcileSettings
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,10 @@ class Runtime:
     stream: Any = None
     intake: TradeEventIntake | None = None
     listener: ChangeListener | None = None
+    # Compares the OMS with the broker (start-up, schedule, on demand); set by `build`.
+    reconciler: Reconciler = None  # type: ignore[assignment]
+    # Mirrors the broker's order history and positions (start-up, schedule, on demand).
+    history: HistorySync = None  # type: ignore[assignment]
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     tracker_active: threading.Event = field(default_factory=threading.Event)
@@ -131,6 +137,20 @@ class Runtime:
             alerts=AlertDeliverer(engine, settings),
         )
         runtime.orders.stream_live = lambda: runtime.stream_connected
+        runtime.history = HistorySync(engine, gateway)
+        runtime.reconciler = Reconciler(
+            engine,
+            gateway,
+            orders,
+            portfolios,
+            runtime.history,
+            ReconcileSettings(
+                grace_seconds=float(settings.reconcile_grace_seconds),
+                lookback_days=settings.reconcile_lookback_days,
+                mode=mode,
+            ),
+            sleep=sleep,
+        )
         # Looked up at each batch (not bound once), so the service can be observed in tests.
         runtime.intake = TradeEventIntake(lambda batch: runtime.orders.apply_trade_events(batch))
         return runtime
@@ -187,6 +207,8 @@ class Runtime:
         # One look at the broker at start-up (keys, reachability), for /health and the log.
         if self.gateway.probe_if_quiet(0) is False:
             log.warning("the broker did not answer at start-up: %s", self.gateway.contact.failure)
+        if self.settings.reconcile_on_start:
+            self._reconcile("startup")
         if background:
             assert self.intake is not None
             self.intake.start()
@@ -260,7 +282,10 @@ class Runtime:
         interval = max(float(self.settings.order_poll_after_seconds), 0.5)
         streaming_interval = float(self.settings.order_sweep_seconds)
         last_full = last_sweep = last_controls = self._monotonic()
+        last_sync = last_reconcile = last_full
         controls_every = float(self.settings.loss_limit_check_seconds)
+        sync_every = float(self.settings.history_sync_seconds)
+        reconcile_every = float(self.settings.reconcile_seconds)
         published: tuple[bool, float] | None = None
         try:
             while not self._stop.wait(min(interval, 1.0)):
@@ -270,6 +295,13 @@ class Runtime:
                 if now - last_controls >= controls_every:
                     self._check_controls()
                     last_controls = now
+                if reconcile_every > 0 and now - last_reconcile >= reconcile_every:
+                    last_reconcile = now
+                    if self._market_open() and self._reconcile("schedule"):
+                        last_sync = now  # a reconcile syncs the mirror first
+                if sync_every > 0 and now - last_sync >= sync_every:
+                    last_sync = now
+                    self._sync_history()
                 if now - last_sweep < interval:
                     continue
                 # Unsettled orders and doubtful cancels every `interval`; every working order
@@ -287,6 +319,30 @@ class Runtime:
             if self.stream is not None:
                 self.stream.stop()
             self._publish_stream_state(False, published, self._monotonic(), force=True)
+
+    def _reconcile(self, trigger: str) -> bool:
+        """A start-up or scheduled reconcile (it alerts on change); a failure is logged and
+        alerted, never fatal. Whether it ran."""
+        try:
+            self.reconciler.run(trigger)
+            return True
+        except Exception as error:
+            log.exception("%s reconciliation failed", trigger)
+            self.reconciler.alert_failure(trigger, error)
+            return False
+
+    def _market_open(self) -> bool:
+        try:
+            return bool(self.gateway.get_clock().is_open)  # cached by the gateway
+        except Exception:
+            log.warning("could not read the market clock; scheduled reconcile skipped")
+            return False
+
+    def _sync_history(self) -> None:
+        try:
+            self.history.run()
+        except Exception:
+            log.exception("broker history sync failed")
 
     def _check_controls(self) -> None:
         """The loss limit, a stop left running by a dead worker, stops waiting for the open."""

@@ -156,6 +156,28 @@ SAMPLE_BODIES: dict[AlertKind, dict[str, Any]] = {
         "filled_avg_price": "123.45",
         "requested_by": "U0TRADER",
     },
+    AlertKind.RECONCILE_OFF: {
+        "report_id": 7,
+        "trigger": "schedule",
+        "checked": 12,
+        "in_sync": 10,
+        "discrepancy_count": 2,
+        "by_kind": {"missing_in_oms": 1, "position_mismatch": 1},
+        "lines": [
+            "AAPL buy 5 filled at the broker (order 6f1c2d3e…), not in the OMS "
+            "(placed outside the OMS)",
+            "AAPL: the broker holds 15, the OMS's portfolios 10: 5 unmanaged",
+        ],
+        "more": 0,
+        "repairable": {"adopt": 1, "refresh": 0},
+    },
+    AlertKind.RECONCILE_CLEARED: {
+        "report_id": 8,
+        "trigger": "schedule",
+        "checked": 12,
+        "in_sync": 12,
+        "discrepancy_count": 0,
+    },
 }
 
 

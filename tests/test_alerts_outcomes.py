@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from oms_api.orders.enums import EventSource
-from tests.oms import OMS
+from tests.oms import OMS, wait_for
 
 POST_ORDERS = "POST /v2/orders"
 
@@ -42,6 +42,9 @@ def test_a_rejected_order_is_an_alert_with_the_brokers_reason(oms: OMS) -> None:
     oms.sim.control.add_fault(POST_ORDERS, "reject")
     response = oms.trade(symbol="AAPL", qty="1")
     trade_id = response.json().get("id") or response.json()["error"]["details"]["trade_id"]
+    # On PostgreSQL a rejection the stream brings is written in one statement and its alert
+    # right after it, so the answer can come back a moment before the alert is there.
+    wait_for(lambda: alerts(oms) != [], "the rejection's alert")
     kinds = [a.kind for a in alerts(oms)]
     assert kinds == ["order_rejected"], (response.text, kinds)
     assert alerts(oms)[0].title == f"Trade {trade_id} rejected"

@@ -42,6 +42,15 @@ DECLARED_ERRORS = {
     ("post", "/api/v1/positions/{symbol}/close"): {400, 402, 404, 409, 413, 415, 422, 503},
     ("post", "/api/v1/portfolios/{name}/stop"): {404, 413, 415, 422, 503},
     ("get", "/api/v1/status"): {503},
+    ("post", "/api/v1/sync"): {409, 413, 415, 422, 503},
+    ("get", "/api/v1/sync"): {503},
+    ("get", "/api/v1/history"): {400, 422, 503},
+    ("get", "/api/v1/history/trades/{trade_id}"): {404, 422, 503},
+    ("post", "/api/v1/reconcile"): {409, 413, 415, 422, 503},
+    ("get", "/api/v1/reconcile/reports"): {400, 422},
+    ("get", "/api/v1/reconcile/reports/latest"): {400, 404, 422},
+    ("get", "/api/v1/reconcile/reports/{report_id}"): {400, 404, 422},
+    ("post", "/api/v1/reconcile/reports/{report_id}/repair"): {404, 409, 413, 415, 422, 503},
 }
 BODIES = {
     ("post", "/api/v1/trade"): "TradeRequest",
@@ -53,6 +62,7 @@ BODIES = {
     ("post", "/api/v1/emergency-stop"): "StopRequest",
     ("post", "/api/v1/positions/{symbol}/close"): "ClosePositionRequest",
     ("post", "/api/v1/portfolios/{name}/stop"): "PortfolioStopRequest",
+    ("post", "/api/v1/reconcile/reports/{report_id}/repair"): "RepairRequest",
 }
 
 

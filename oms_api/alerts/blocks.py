@@ -66,6 +66,8 @@ KIND_EMOJI = {
     AlertKind.PORTFOLIO_PAUSED: ":double_vertical_bar:",
     AlertKind.ORDER_REJECTED: ":x:",
     AlertKind.ORDER_FILLED: ":white_check_mark:",
+    AlertKind.RECONCILE_OFF: ":mag:",
+    AlertKind.RECONCILE_CLEARED: ":white_check_mark:",
 }
 DEFAULT_TITLES = {
     AlertKind.STOP_STARTED: "Emergency stop started",
@@ -78,6 +80,19 @@ DEFAULT_TITLES = {
     AlertKind.PORTFOLIO_PAUSED: "Portfolio paused",
     AlertKind.ORDER_REJECTED: "Order rejected",
     AlertKind.ORDER_FILLED: "Order filled",
+    AlertKind.RECONCILE_OFF: "The OMS and the broker disagree",
+    AlertKind.RECONCILE_CLEARED: "The OMS and the broker agree again",
+}
+# A reconcile alert lists at most this many discrepancy lines; the rest is counted.
+RECONCILE_LINES_MAX = 5
+RECONCILE_LINE_LIMIT = 300
+KIND_NAMES = {
+    "missing_in_oms": "missing in the OMS",
+    "missing_at_broker": "missing at the broker",
+    "status_mismatch": "status differs",
+    "filled_qty_mismatch": "filled quantity differs",
+    "price_mismatch": "fill price differs",
+    "position_mismatch": "position differs",
 }
 STOP_STATUS_TEXT = {
     "flat": ":white_check_mark: *Flat* — nothing is open at the broker any more.",
@@ -461,6 +476,66 @@ def order_filled(body: Body, title: str | None = None, at: datetime | None = Non
     return _message(kind, title, body, f"{what}{at_price}", blocks)
 
 
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def reconcile_off(body: Body, title: str | None = None, at: datetime | None = None) -> Message:
+    """Counts by kind and the first few lines; what to do next (nothing was traded)."""
+    kind = AlertKind.RECONCILE_OFF
+    report = _text(body.get("report_id"), 20)
+    blocks: list[Block] = [*_start(kind, title, body, at)]
+    if body.get("error"):
+        blocks.append(
+            _section(
+                f"Reconciliation ({_text(body.get('trigger'), 20)}) could not run: "
+                f"{_text(body.get('error'), REASON_LIMIT)}"
+            )
+        )
+        return _message(kind, title, body, "could not run", blocks)
+    by_kind = body.get("by_kind") if isinstance(body.get("by_kind"), Mapping) else {}
+    counts = ", ".join(
+        f"{_count(n)} {KIND_NAMES.get(str(k), _text(k, 40))}" for k, n in sorted(by_kind.items())
+    )
+    total = _count(body.get("discrepancy_count"))
+    blocks.append(
+        _section(
+            f"*{total} discrepanc{'y' if total == 1 else 'ies'}* in report #{report} "
+            f"({_text(body.get('trigger'), 20)} run): {counts or formatting.MISSING}. "
+            "Nothing was traded or cancelled."
+        )
+    )
+    lines = body.get("lines") if isinstance(body.get("lines"), list) else []
+    shown = [f"• {_text(line, RECONCILE_LINE_LIMIT)}" for line in lines[:RECONCILE_LINES_MAX]]
+    more = _count(body.get("more")) + max(len(lines) - RECONCILE_LINES_MAX, 0)
+    if more:
+        shown.append(f"…and {more} more")
+    if shown:
+        blocks.append(_section("\n".join(shown)))
+    repairable = body.get("repairable") if isinstance(body.get("repairable"), Mapping) else {}
+    adopt, refresh = _count(repairable.get("adopt")), _count(repairable.get("refresh"))
+    blocks.append(
+        _section(
+            f"Repairable when asked: {adopt} to adopt, {refresh} to refresh "
+            f"(`POST /api/v1/reconcile/reports/{report}/repair`)."
+        )
+    )
+    return _message(kind, title, body, f"{total} discrepancies (report #{report})", blocks)
+
+
+def reconcile_cleared(body: Body, title: str | None = None, at: datetime | None = None) -> Message:
+    kind = AlertKind.RECONCILE_CLEARED
+    report = _text(body.get("report_id"), 20)
+    checked = _count(body.get("checked"))
+    blocks = [
+        *_start(kind, title, body, at),
+        _section(
+            f"Report #{report}: all {checked} orders and positions compared agree with the broker."
+        ),
+    ]
+    return _message(kind, title, body, f"in sync again (report #{report})", blocks)
+
+
 BUILDERS: dict[AlertKind, Callable[[Body, str | None, datetime | None], Message]] = {
     AlertKind.STOP_STARTED: stop_started,
     AlertKind.STOP_FINISHED: stop_finished,
@@ -472,6 +547,8 @@ BUILDERS: dict[AlertKind, Callable[[Body, str | None, datetime | None], Message]
     AlertKind.PORTFOLIO_PAUSED: portfolio_paused,
     AlertKind.ORDER_REJECTED: order_rejected,
     AlertKind.ORDER_FILLED: order_filled,
+    AlertKind.RECONCILE_OFF: reconcile_off,
+    AlertKind.RECONCILE_CLEARED: reconcile_cleared,
 }
 
 

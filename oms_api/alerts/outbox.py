@@ -42,6 +42,8 @@ class AlertKind(StrEnum):
     PORTFOLIO_PAUSED = "portfolio_paused"
     ORDER_REJECTED = "order_rejected"
     ORDER_FILLED = "order_filled"
+    RECONCILE_OFF = "reconcile_off"  # the OMS and the broker disagree (scheduled/start-up run)
+    RECONCILE_CLEARED = "reconcile_cleared"  # ... and agree again
 
 
 class Severity(StrEnum):

@@ -55,6 +55,8 @@ class AuditAction(StrEnum):
     PORTFOLIO_RESUME = "portfolio_resume"
     LOSS_LIMIT_BREACH = "loss_limit_breach"
     REFUSED_BY_BOT = "refused_by_bot"
+    RECONCILE_RUN = "reconcile_run"  # an on-demand comparison with the broker
+    RECONCILE_REPAIR = "reconcile_repair"  # a discrepancy adopted or refreshed, when asked
 
 
 @dataclass(frozen=True)

@@ -155,18 +155,47 @@ class OrderService:
         )
 
     def adopt_many(
-        self, items: list[Adoption], *, origin: OrderOrigin, stop_id: int | None = None
+        self,
+        items: list[Adoption],
+        *,
+        origin: OrderOrigin,
+        stop_id: int | None = None,
+        source: EventSource = EventSource.STOP,
+        external: bool = False,
+        requested_by: str = "system",
     ) -> list[Order]:
-        """`adopt` for several broker orders at once (a stop's closing orders)."""
-        return self.writer.adopt_many(items, origin=origin.value, stop_id=stop_id)
+        """`adopt` for several broker orders at once (a stop's closing orders; orders
+        reconciliation found at the broker: `source` RECONCILE, `external` for those placed
+        outside the OMS, `requested_by` who asked)."""
+        return self.writer.adopt_many(
+            items,
+            origin=origin.value,
+            stop_id=stop_id,
+            source=source,
+            external=external,
+            requested_by=requested_by,
+        )
 
     def known_broker_orders(self, broker_orders: list[BrokerOrder]) -> dict[str, int]:
         """Broker order id -> OMS order id, for those the OMS has (by either id)."""
         return self.writer.find_many(broker_orders) if broker_orders else {}
 
-    def apply_broker_orders(self, seen: list[tuple[int, BrokerOrder]]) -> dict[int, Order]:
-        """What the broker says of several of our orders, read in one list: one batch."""
-        news = [BrokerNews(order_id, order, EventSource.POLL) for order_id, order in seen]
+    def apply_broker_orders(
+        self,
+        seen: list[tuple[int, BrokerOrder]],
+        *,
+        source: EventSource = EventSource.POLL,
+        audits: dict[int, AuditNote] | None = None,
+    ) -> dict[int, Order]:
+        """What the broker says of several of our orders, read in one list: one batch.
+        `source` RECONCILE for a repair, with `audits` (order id -> the repair's audit row,
+        written in the same transaction as the change). The transition table still decides:
+        a change it refuses is logged on the order and the status stays."""
+        audits = audits or {}
+        news = [
+            BrokerNews(order_id, order, source, audit=audits.get(order_id))
+            for order_id, order in seen
+        ]
         return self.writer.apply(news) if news else {}
 
     # ------------------------------------------------------------------ keeping in step

@@ -91,6 +91,9 @@ class BrokerNews:
     order: BrokerOrder
     source: EventSource
     event: TradeEvent | None = None
+    # The audit row of an explicit act (a reconciliation repair), written in the same
+    # transaction as the change, with the order's status and fills after it.
+    audit: AuditNote | None = None
 
 
 @dataclass(frozen=True)
@@ -327,11 +330,20 @@ class OrderWriter:
         return self.adopt_many([item], origin=origin, stop_id=stop_id)[0]
 
     def adopt_many(
-        self, items: list[Adoption], *, origin: str, stop_id: int | None = None
+        self,
+        items: list[Adoption],
+        *,
+        origin: str,
+        stop_id: int | None = None,
+        source: EventSource = EventSource.STOP,
+        external: bool = False,
+        requested_by: str = "system",
     ) -> list[Order]:
         """`adopt` for several broker orders: one look-up, one transaction for the new rows
         (orders, first events, allocations, audit rows), one batch applying the broker's view.
-        Orders already adopted (another worker, a resumed stop) are left as they are."""
+        Orders already adopted (another worker, a resumed stop) are left as they are.
+        `source` marks their events, `external` orders placed outside the OMS, `requested_by`
+        who adopted them (the OMS itself for a stop's closing orders)."""
         if not items:
             return []
         found = self.find_many([item.order for item in items])
@@ -342,7 +354,7 @@ class OrderWriter:
                     with self.engine.begin() as connection:
                         for item in new:
                             found[item.order.id] = self._insert_adopted(
-                                connection, item, origin, stop_id
+                                connection, item, origin, stop_id, source, external, requested_by
                             )
             except IntegrityError:  # adopted meanwhile: what was committed is the record
                 found = self.find_many([item.order for item in items])
@@ -352,12 +364,19 @@ class OrderWriter:
             except OperationalError as error:
                 log.error("database unavailable: %s", error.__class__.__name__)
                 raise database_unavailable() from None
-        news = [BrokerNews(found[item.order.id], item.order, EventSource.STOP) for item in items]
+        news = [BrokerNews(found[item.order.id], item.order, source) for item in items]
         applied = self.apply(news)
         return [applied[found[item.order.id]] for item in items]
 
     def _insert_adopted(
-        self, connection: Connection, item: Adoption, origin: str, stop_id: int | None
+        self,
+        connection: Connection,
+        item: Adoption,
+        origin: str,
+        stop_id: int | None,
+        source: EventSource,
+        external: bool,
+        requested_by: str,
     ) -> int:
         now = self.now()
         broker_order = item.order
@@ -383,10 +402,10 @@ class OrderWriter:
             "filled_qty": Decimal(0),
             "filled_avg_price": None,
             "reason": item.note[:500],
-            "requested_by": "system",
+            "requested_by": requested_by[:100],
             "idempotency_key": None,
             "request_fingerprint": None,
-            "external": False,
+            "external": external,
             "origin": origin,
             "stop_id": stop_id,
             "error_code": None,
@@ -401,7 +420,7 @@ class OrderWriter:
             "updated_at": now,
         }
         order_id = connection.execute(ORDERS.insert(), values).inserted_primary_key[0]
-        event = self._event({**values, "id": order_id}, None, EventSource.STOP, item.note)
+        event = self._event({**values, "id": order_id}, None, source, item.note)
         connection.execute(EVENTS.insert(), {**event, "order_id": order_id})
         if item.audit is not None:
             who, action, target, details = item.audit
@@ -559,7 +578,7 @@ class OrderWriter:
     def apply(self, news: list[BrokerNews]) -> dict[int, Order]:
         """Apply what the broker said, in order, in one transaction. Returns each order as it
         now stands."""
-        if self._postgres and len(news) == 1:
+        if self._postgres and len(news) == 1 and news[0].audit is None:
             applied = self._apply_fast(news[0])
             if applied is not None:
                 return applied
@@ -576,6 +595,13 @@ class OrderWriter:
                     continue
                 if self._apply_news(connection, row, item, now, fills, new_fills, events):
                     changed.add(row["id"])
+                    if item.audit is not None:
+                        who, action, target, details = item.audit
+                        after = {
+                            "status_after": row["status"],
+                            "filled_qty_after": row["filled_qty"],
+                        }
+                        record(connection, who, action, target, {**details, **after})
             if not changed:
                 unchanged = {oid: order_from_row(row) for oid, row in rows.items()}
                 for oid, order in unchanged.items():
@@ -674,7 +700,9 @@ class OrderWriter:
             origin = row.get("origin")
             # A stop's closing fills are in its own result table; an emergency sell is always
             # announced; other fills as ALERT_ON_FILLS says.
-            if origin == "stop":
+            if origin in ("stop", "external"):
+                # A stop's fills are in its own result; an order placed outside the OMS and
+                # adopted by reconciliation is in the repair's report, not news of a trade.
                 return None
             if origin == "emergency_sell" or self.alert_on_fills:
                 return AlertKind.ORDER_FILLED
