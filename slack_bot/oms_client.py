@@ -345,6 +345,73 @@ class OmsClient:
         )
         return self._request("POST", path, body=body, changes_state=True)
 
+    # --- reconciliation and broker history ---------------------------------------------------
+
+    def reconcile(
+        self, requested_by: str | None = None, requested_by_name: str | None = None
+    ) -> dict[str, Any]:
+        """POST /reconcile: compare the OMS with the broker now → the report, with the first
+        page of its discrepancies and `next_cursor`."""
+        body = _without_none({"requested_by": requested_by, "requested_by_name": requested_by_name})
+        # It reads the broker (several calls): the longer timeout.
+        return self._request("POST", "/api/v1/reconcile", body=body, timeout=self._trade_timeout)
+
+    def reconcile_report(
+        self,
+        report_id: int | str = "latest",
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """GET /reconcile/reports/{id} (or /latest): the report with one page of its
+        discrepancies (`limit` 1-200, the OMS's 50 unless told); 404 `report_not_found`."""
+        which = "latest" if report_id == "latest" else str(int(report_id))
+        wanted = {"limit": limit, "cursor": cursor}
+        params = {key: _query_value(value) for key, value in wanted.items() if value is not None}
+        return self._request("GET", f"/api/v1/reconcile/reports/{which}", params=params)
+
+    def repair_reconcile(
+        self,
+        report_id: int,
+        action: str,
+        *,
+        discrepancy_ids: list[int] | None = None,
+        requested_by: str | None = None,
+        requested_by_name: str | None = None,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        """POST /reconcile/reports/{id}/repair with `action` "adopt" or "refresh" (every open
+        discrepancy it repairs unless `discrepancy_ids`) → {report, repaired, failed, results};
+        404 `report_not_found`, 422 `not_repairable`, 409 `nothing_to_repair`."""
+        body = _without_none(
+            {
+                "action": action,
+                "discrepancy_ids": discrepancy_ids,
+                "requested_by": requested_by,
+                "requested_by_name": requested_by_name,
+                "reason": reason,
+            }
+        )
+        return self._request(
+            "POST",
+            f"/api/v1/reconcile/reports/{int(report_id)}/repair",
+            body=body,
+            timeout=self._trade_timeout,
+            changes_state=True,
+        )
+
+    def history(self, **filters: object) -> dict[str, Any]:
+        """GET /history with view (trades | orders), symbol, strategy, status, since, until,
+        limit (1-100), cursor; None values are left out. The trades view returns
+        {"trades": [...] newest first, "next_cursor": str | None}."""
+        params = {key: _query_value(value) for key, value in filters.items() if value is not None}
+        return self._request("GET", "/api/v1/history", params=params)
+
+    def history_trade(self, trade_id: str) -> dict[str, Any]:
+        """GET /history/trades/{trade_id}: the trade with its member orders ("members", legs
+        in leg order); 404 `trade_not_found`."""
+        return self._request("GET", f"/api/v1/history/trades/{quote(trade_id, safe='')}")
+
     # --- account and market -----------------------------------------------------------------
 
     def account(self) -> dict[str, Any]:

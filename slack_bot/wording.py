@@ -147,6 +147,23 @@ OMS_MAYBE_SOLD = (
 )
 
 
+OMS_MAYBE_REPAIRED = (
+    "The OMS did not answer in time — the repair may have been done. Run /reconcile latest "
+    "before trying again."
+)
+NO_REPORT = "No reconciliation report was found — /reconcile compares the OMS with the broker now."
+NO_TRADE = "That trade is no longer in the broker history — run /history again."
+
+
+def history_read_error(code: str, message: str, details: dict[str, Any], reading: str) -> str:
+    """Reading a reconciliation report or a trade of the broker history failed."""
+    if code == "report_not_found":
+        return NO_REPORT
+    if code == "trade_not_found":
+        return NO_TRADE
+    return read_error(code, message, details, reading)
+
+
 def who_acted(user_id: object, name: object = None) -> str:
     """Who changed something, for plain text: the Slack user's name (else their id); the OMS
     itself or an API client said as such."""
@@ -192,6 +209,18 @@ def control_error(code: str, message: str, details: dict[str, Any]) -> str:
     if code == "portfolio_not_found":
         changed = message.replace("does not exist", "does not exist — nothing was changed")
         return as_sentence(changed)
+    if code == "nothing_to_repair":
+        return (
+            "Nothing is left to repair in this report — another admin may have done it "
+            "already. Run /reconcile to compare again."
+        )
+    if code == "not_repairable":
+        return (
+            "The OMS cannot repair these discrepancies that way any more — nothing was "
+            "changed. Run /reconcile to compare again."
+        )
+    if code == "report_not_found":
+        return NO_REPORT
     if code in ("broker_busy", "broker_unavailable", "broker_error", "outcome_unknown"):
         return trade_error(code, message, details)
     if code == "database_unavailable":

@@ -14,6 +14,8 @@ EVENTS_URL = "https://YOUR-BOT-HOST/slack/events"
 BOT_COMMANDS = {"/trade", "/sell", "/positions", "/account", "/orders", "/quote", "/market", "/oms"}
 # The trading controls: /desk for traders, the rest for admins.
 BOT_COMMANDS |= {"/desk", "/stop", "/halt", "/resume", "/portfolio", "/audit"}
+# The broker's view: its trade history and the reconciliation with the OMS.
+BOT_COMMANDS |= {"/history", "/reconcile"}
 BOT_SCOPES = {"commands", "chat:write", "chat:write.public"}
 
 

@@ -23,6 +23,18 @@ COMMANDS = (
         "Orders, newest first, page by page (open: working ones only); cancel working ones.",
         "/orders open",
     ),
+    (
+        "/history [SYMBOL] [strategy]",
+        "Trades at the broker grouped by strategy (iron condor, vertical, straddle, strangle, "
+        "single leg, options, equity), newest first, with their legs.",
+        "/history SPY iron condor",
+    ),
+    (
+        "/reconcile [latest]",
+        "Compare the OMS with the broker now: what is in sync, and each difference in one "
+        "line (admins can adopt missing orders and refresh statuses).",
+        "/reconcile",
+    ),
     ("/quote SYMBOL", "Latest price and whether the market is open.", "/quote MSFT"),
     ("/market", "Is the market open? Next open and close.", "/market"),
     (
@@ -79,7 +91,10 @@ def help_message(admin: bool = False) -> dict[str, Any]:
             "it is SIMULATOR, PAPER or LIVE."
         )
     )
-    text = "OMS commands: /trade, /sell, /positions, /account, /orders, /quote, /market, /desk"
+    text = (
+        "OMS commands: /trade, /sell, /positions, /account, /orders, /history, /reconcile, "
+        "/quote, /market, /desk"
+    )
     if admin:
         text += "; admins: /stop, /halt, /resume, /portfolio, /audit"
     return message(text, blocks)

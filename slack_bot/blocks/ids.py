@@ -19,7 +19,8 @@ CONTROLS_NOTICE = "controls_notice"
 # Button action ids.
 POSITION_SELL = "position_sell"  # value: JSON {"symbol", "qty", "portfolio" | null}
 ORDER_CANCEL = "order_cancel"  # value: str(trade id)
-# value: JSON {"kind", "page"}; /orders adds its filter and OMS cursors (blocks.orders.OrdersPage)
+# value: JSON {"kind", "page"}; /orders adds its filter and OMS cursors (blocks.orders.OrdersPage),
+# /reconcile and /history theirs (blocks.paging.CursorPage)
 PAGE_NEXT = "page_next"
 PAGE_PREV = "page_prev"
 # Resume trading: on an emergency stop's final message and on the OMS's "halted" alert (the
@@ -29,6 +30,11 @@ CONTROLS_RESUME = "controls_resume"
 # "portfolio"}; the whole account's position at the broker (admins): {"symbol", "qty", null}.
 POSITION_EMERGENCY_SELL = "position_emergency_sell"
 POSITION_CLOSE_ACCOUNT = "position_close_account"
+# Repair buttons on a /reconcile report (admins, behind a confirm dialog): value JSON
+# {"report": id, "action": "adopt" | "refresh", "count": n}.
+RECONCILE_REPAIR = "reconcile_repair"
+# "Legs" on a /history trade: value the trade id ("tr_…").
+HISTORY_LEGS = "history_legs"
 
 # Form fields: block_id == action_id.
 PORTFOLIO = "portfolio"

@@ -50,6 +50,20 @@ def call_oms(
         raise UserFacingError(sentence) from None
 
 
+def read_oms(fn: Callable[[], T], *, reading: str) -> T:
+    """An OMS read of the broker history or a reconciliation report: like `call_oms`, with
+    the sentences for a report or a trade that is not there (`wording.history_read_error`)."""
+    try:
+        return fn()
+    except OmsUnavailable as error:
+        log.warning("OMS unavailable: %s", error)
+        raise UserFacingError(OMS_DOWN_READ) from None
+    except OmsError as error:
+        log.info("OMS refused: HTTP %s %s: %s", error.status, error.code, error.message)
+        sentence = wording.history_read_error(error.code, error.message, error.details, reading)
+        raise UserFacingError(sentence) from None
+
+
 def sentence_for(
     error: OmsError, *, trading: bool = False, cancel: bool = False, reading: str = "that"
 ) -> str:

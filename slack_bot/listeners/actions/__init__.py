@@ -1,5 +1,5 @@
-"""Buttons: Sell and Emergency sell on a position, Cancel on an order, list pages, and
-Resume trading."""
+"""Buttons: Sell and Emergency sell on a position, Cancel on an order, list pages, Resume
+trading, a reconciliation's repairs and a history trade's legs."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ from slack_bolt import App
 
 from slack_bot.blocks import ids
 from slack_bot.listeners.actions.controls_resume import handle_controls_resume
+from slack_bot.listeners.actions.history_legs import handle_history_legs
 from slack_bot.listeners.actions.order_cancel import handle_order_cancel
 from slack_bot.listeners.actions.page import handle_page
 from slack_bot.listeners.actions.position_close_account import handle_position_close_account
 from slack_bot.listeners.actions.position_emergency_sell import handle_position_emergency_sell
 from slack_bot.listeners.actions.position_sell import handle_position_sell
+from slack_bot.listeners.actions.reconcile_repair import handle_reconcile_repair
 
 
 def register(app: App) -> None:
@@ -22,3 +24,5 @@ def register(app: App) -> None:
     app.action(ids.CONTROLS_RESUME)(handle_controls_resume)
     app.action(ids.POSITION_EMERGENCY_SELL)(handle_position_emergency_sell)
     app.action(ids.POSITION_CLOSE_ACCOUNT)(handle_position_close_account)
+    app.action(ids.RECONCILE_REPAIR)(handle_reconcile_repair)
+    app.action(ids.HISTORY_LEGS)(handle_history_legs)
