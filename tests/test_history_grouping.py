@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -669,7 +668,7 @@ def test_legs_whose_parent_row_is_missing_stay_together() -> None:
 
 def test_an_mleg_without_intents_that_offsets_an_open_mleg_closes_it() -> None:
     def strip(rows: list[MirrorOrder]) -> list[MirrorOrder]:
-        return [replace(o, position_intent=None) for o in rows]
+        return [o._replace(position_intent=None) for o in rows]
 
     orders = strip(IC_OPEN) + strip(IC_CLOSE)
     assert {a.trade_id for a in assign_trades(orders).values()} == {trade_id_for("ic-open")}
@@ -698,8 +697,7 @@ def as_postgres_returns_it(row: MirrorOrder) -> MirrorOrder:
     def scaled(value: Decimal | None, places: int) -> Decimal | None:
         return None if value is None else value.quantize(Decimal(1).scaleb(-places))
 
-    return replace(
-        row,
+    return row._replace(
         qty=scaled(row.qty, 9),
         ratio_qty=scaled(row.ratio_qty, 9),
         filled_qty=scaled(row.filled_qty, 9) or Decimal("0E-9"),
@@ -724,5 +722,5 @@ def test_fixed_scale_decimals_change_nothing() -> None:
 
 
 def test_an_mleg_parent_without_an_underlying_takes_its_legs() -> None:
-    orders = [replace(IC_OPEN[0], underlying=""), *IC_OPEN[1:]]
+    orders = [IC_OPEN[0]._replace(underlying=""), *IC_OPEN[1:]]
     assert summarize(trade_id_for("ic-open"), orders).underlying == "SPY"

@@ -306,3 +306,11 @@ def test_a_broker_failure_is_recorded_and_reported(sim, db_engine, syncer):
     sim.control.clear_faults()
     assert syncer.run().inserted == 20
     assert syncer.state()["last_error"] is None
+
+
+def test_mirror_rows_read_in_the_order_grouping_declares_its_fields() -> None:
+    from oms_api.history.grouping import MirrorOrder
+    from oms_api.history.sync import MIRROR_COLUMNS
+
+    # The sync builds MirrorOrder positionally from these columns.
+    assert MirrorOrder._fields == MIRROR_COLUMNS

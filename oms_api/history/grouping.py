@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
 from oms_api.history.strategy import (
     OccSymbol,
@@ -35,9 +36,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CLOSING_INTENTS = {"buy_to_close": "buy", "sell_to_close": "sell"}
 
 
-@dataclass(frozen=True)
-class MirrorOrder:
-    """The grouping-relevant columns of one broker_orders row."""
+class MirrorOrder(NamedTuple):
+    """The grouping-relevant columns of one broker_orders row (a named tuple: immutable, and
+    cheap to build for a history of tens of thousands of rows)."""
 
     broker_order_id: str
     parent_broker_order_id: str | None
@@ -104,7 +105,7 @@ def is_option(order: MirrorOrder) -> bool:
 def contract_of(order: MirrorOrder) -> OccSymbol | None:
     """The option contract an order trades: its parsed columns, else its OCC symbol."""
     if order.option_expiry and order.option_strike is not None and order.option_type:
-        parsed = parse_occ(order.symbol)
+        parsed = None if order.underlying else parse_occ(order.symbol)
         return OccSymbol(
             root=order.underlying or (parsed.root if parsed else ""),
             expiry=order.option_expiry,
@@ -232,11 +233,14 @@ def build_trades(orders: Iterable[MirrorOrder]) -> list[Trade]:
     by_symbol: dict[str, list[Trade]] = defaultdict(list)
     for group in sorted(groups, key=lambda g: g.key):
         if group.kind != "equity":
-            related = {id(t): t for o in group.legs for t in by_symbol.get(o.symbol, ())}
-            candidates = sorted(related.values(), key=lambda t: t.opener.key)
-            target = _closed_trade(group, candidates)
+            target = _closed_trade(group, _holding_all(group, by_symbol))
             if target is not None:
                 target.add_closer(group)
+                if not target.open_position():
+                    # Closed for good: no later order can close it again, so stop offering it.
+                    for symbol in target.net:
+                        holders = by_symbol.get(symbol, [])
+                        holders[:] = [t for t in holders if t is not target]
                 continue
         trade = Trade(opener=group, strategy=strategy_of(group))
         trades.append(trade)
@@ -244,6 +248,17 @@ def build_trades(orders: Iterable[MirrorOrder]) -> list[Trade]:
             for symbol in trade.net:
                 by_symbol[symbol].append(trade)
     return trades
+
+
+def _holding_all(group: Group, by_symbol: dict[str, list[Trade]]) -> list[Trade]:
+    """The trades that opened every contract `group` trades, oldest first: the only ones it can
+    close (each list is kept in opening order, so the shortest one gives the order)."""
+    lists = [by_symbol.get(symbol, []) for symbol in {o.symbol for o in group.legs}]
+    if not lists or not all(lists):
+        return []
+    shortest = min(lists, key=len)
+    others = [{id(t) for t in trades} for trades in lists if trades is not shortest]
+    return [t for t in shortest if all(id(t) in ids for ids in others)]
 
 
 def _root_id(order: MirrorOrder, by_id: dict[str, MirrorOrder]) -> str:

@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from oms_api.broker.raw import parse_decimal, parse_time
@@ -94,8 +94,13 @@ class ParsedOrders:
 
 
 def canonical_json(raw: Any) -> str:
-    """The JSON text a row stores: sorted keys, no spaces (so equal content reads equal)."""
-    return json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
+    """The JSON text a row stores, compact, keys in the broker's order (its answers keep one
+    order, so equal content reads equal; a reordering would only mark the rows changed once)."""
+    return _ENCODE(raw)
+
+
+# One encoder for every row (json.dumps with options builds a new one per call).
+_ENCODE = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
 def content_hash(raw: Any, text: str | None = None) -> str:
@@ -104,6 +109,8 @@ def content_hash(raw: Any, text: str | None = None) -> str:
 
 
 def _text(value: Any, limit: int) -> str:
+    if type(value) is str and len(value) <= limit:  # the common case, first
+        return value
     text = "" if value is None else str(value)
     if len(text) > limit:
         raise BadOrder(f"{text[:20]!r}… is longer than {limit} characters")
@@ -117,12 +124,22 @@ def _choice(value: Any, allowed: tuple[str, ...]) -> str | None:
 
 def _number(raw: dict[str, Any], key: str, bound: Decimal) -> Decimal | None:
     value = raw.get(key)
-    number = parse_decimal(value)
+    if value is None:  # most optional numbers are absent: no parsing
+        return None
+    if type(value) is str and value:  # Alpaca's numbers are strings: the fast path
+        try:
+            number: Decimal | None = Decimal(value)
+        except InvalidOperation:
+            number = None
+        if number is not None and not number.is_finite():
+            number = None
+    else:
+        number = parse_decimal(value)
     if number is None:
-        if value not in (None, ""):
+        if value != "":
             raise BadOrder(f"{key} {value!r} is not a number")
         return None
-    if abs(number) >= bound:
+    if not -bound < number < bound:
         raise BadOrder(f"{key} {value!r} is out of range")
     return number
 
@@ -193,7 +210,10 @@ def order_rows(raw: dict[str, Any]) -> list[dict[str, Any]]:
     legs = raw.get("legs") or []
     if not isinstance(legs, list) or not all(isinstance(leg, dict) for leg in legs):
         raise BadOrder("legs is not a list of orders")
-    parent = _order_row(raw, None, None, raw)
+    # Each row keeps its own JSON: a parent's `legs` are the ids of its leg rows, whose JSON is
+    # on those rows (a multi-leg order's legs are not serialised, hashed and stored twice).
+    own = raw if not legs else {**raw, "legs": [leg.get("id") for leg in legs]}
+    parent = _order_row(raw, None, None, own)
     if parent["submitted_at"] is None:
         # Pages and the history are ordered by submission: an order without one cannot be placed.
         parent["submitted_at"] = parent["broker_created_at"]

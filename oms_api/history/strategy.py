@@ -3,6 +3,7 @@ straddle, an iron condor, ...). Pure functions: no database, no broker."""
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -29,8 +30,10 @@ class OccSymbol:
     strike: Decimal
 
 
+@functools.lru_cache(maxsize=8192)
 def parse_occ(symbol: str) -> OccSymbol | None:
-    """Parse an OCC option symbol (SPY250117C00500000); None if `symbol` is not one."""
+    """Parse an OCC option symbol (SPY250117C00500000); None if `symbol` is not one. Cached:
+    a history names the same contracts over and over (the result is immutable)."""
     match = _OCC.match(symbol or "")
     if match is None:
         return None
