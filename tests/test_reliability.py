@@ -184,7 +184,7 @@ def test_scenario_1_reply_lost_then_resend_meets_duplicate_id_and_adopts(
 
 
 # ------------------------------------------------------- 2. process dies after the send
-def _leave_unsettled_order(engine: Engine, portfolio_id: int, symbol: str, qty: str) -> Order:
+def leave_unsettled_order(engine: Engine, portfolio_id: int, symbol: str, qty: str) -> Order:
     """What a process that died right after sending leaves behind: a pending_submit row."""
     now = datetime.now(UTC)
     order = Order(
@@ -227,7 +227,7 @@ def test_scenario_2_process_dies_between_accept_and_db_update_restart_resolves(
         portfolio = first_run.create_portfolio("main")
     # The previous process committed the row, sent the order and died before recording the
     # broker's answer (or died just before the send).
-    row = _leave_unsettled_order(db_engine, portfolio["id"], "AAPL", "4")
+    row = leave_unsettled_order(db_engine, portfolio["id"], "AAPL", "4")
     if reached_broker:
         sim.trading.submit_order(
             MarketOrderRequest(

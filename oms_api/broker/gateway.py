@@ -751,8 +751,8 @@ class AlpacaGateway:
             next_close=clock.next_close,
         )
 
-    def _fetch_clock(self, priority: Priority = Priority.READ) -> MarketClock:
-        c = self._call(self._trading.get_clock, priority)
+    def _fetch_clock(self) -> MarketClock:
+        c = self._call(self._trading.get_clock)
         clock = MarketClock(
             timestamp=_utc(c.timestamp),  # type: ignore[arg-type]
             is_open=bool(c.is_open),
@@ -797,8 +797,7 @@ class AlpacaGateway:
         """Can we reach the broker with these keys right now? Never raises, never waits for
         the budget (the lowest priority: it only runs when a slot is free)."""
         try:
-            # The answer is the market clock: kept, so the next look-up needs no call of its own.
-            self._fetch_clock(Priority.HEALTH)
+            self._call(self._trading.get_clock, Priority.HEALTH)
         except Exception as error:
             log.info("broker ping failed: %s", _describe(error, self.timeout))
             return False

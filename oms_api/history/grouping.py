@@ -263,6 +263,8 @@ def _holding_all(group: Group, by_symbol: dict[str, list[Trade]]) -> list[Trade]
 
 def _root_id(order: MirrorOrder, by_id: dict[str, MirrorOrder]) -> str:
     """The top of an order's parent chain (a missing parent's id when the parent is absent)."""
+    if order.parent_broker_order_id is None:  # most rows: a top-level order
+        return order.broker_order_id
     current = order
     seen = {current.broker_order_id}
     while current.parent_broker_order_id is not None:

@@ -100,7 +100,8 @@ def canonical_json(raw: Any) -> str:
 
 
 # One encoder for every row (json.dumps with options builds a new one per call).
-_ENCODE = json.JSONEncoder(separators=(",", ":"), default=str).encode
+# The JSON came from json.loads, so it has no cycles to look for.
+_ENCODE = json.JSONEncoder(separators=(",", ":"), default=str, check_circular=False).encode
 
 
 def content_hash(raw: Any, text: str | None = None) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import NamedTuple
 
 # Shares per US equity option contract: a premium of 1.23 costs 123 dollars a contract.
 OPTION_MULTIPLIER = Decimal(100)
@@ -50,9 +51,9 @@ def parse_occ(symbol: str) -> OccSymbol | None:
     )
 
 
-@dataclass(frozen=True)
-class OptionLeg:
-    """One distinct contract of a strategy, with its side and its ratio."""
+class OptionLeg(NamedTuple):
+    """One distinct contract of a strategy, with its side and its ratio (a named tuple: a
+    history builds one per contract of every trade)."""
 
     symbol: str  # OCC symbol
     option_type: str  # "call" | "put"
