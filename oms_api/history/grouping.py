@@ -228,37 +228,46 @@ def build_trades(orders: Iterable[MirrorOrder]) -> list[Trade]:
             by_id[order.broker_order_id] = order
     groups = _window(_units(by_id))
     trades: list[Trade] = []
-    # Option trades by the contracts they opened: a close can only match a trade holding one of
-    # its contracts (expired options leave trades open forever; scanning them all would be slow).
-    by_symbol: dict[str, list[Trade]] = defaultdict(list)
+    # Option trades still holding each contract, in opening order: a close can only match a
+    # trade that holds every contract it trades (expired options leave trades open forever;
+    # scanning them all would be slow). A trade leaves a contract's holders once it is flat in it.
+    by_symbol: dict[str, dict[int, Trade]] = defaultdict(dict)
     for group in sorted(groups, key=lambda g: g.key):
-        if group.kind != "equity":
+        if group.kind != "equity" and _may_close(group):
             target = _closed_trade(group, _holding_all(group, by_symbol))
             if target is not None:
                 target.add_closer(group)
-                if not target.open_position():
-                    # Closed for good: no later order can close it again, so stop offering it.
-                    for symbol in target.net:
-                        holders = by_symbol.get(symbol, [])
-                        holders[:] = [t for t in holders if t is not target]
+                still_open = target.open_position()
+                for symbol in target.net:
+                    if symbol not in still_open:
+                        by_symbol[symbol].pop(id(target), None)
                 continue
         trade = Trade(opener=group, strategy=strategy_of(group))
         trades.append(trade)
         if group.kind != "equity":
-            for symbol in trade.net:
-                by_symbol[symbol].append(trade)
+            for symbol in trade.open_position():
+                by_symbol[symbol][id(trade)] = trade
     return trades
 
 
-def _holding_all(group: Group, by_symbol: dict[str, list[Trade]]) -> list[Trade]:
-    """The trades that opened every contract `group` trades, oldest first: the only ones it can
-    close (each list is kept in opening order, so the shortest one gives the order)."""
-    lists = [by_symbol.get(symbol, []) for symbol in {o.symbol for o in group.legs}]
-    if not lists or not all(lists):
+def _may_close(group: Group) -> bool:
+    """False for a group whose intents say it opens something (most groups): no need to look
+    for a trade it closes."""
+    legs = group.legs
+    if not legs:
+        return False
+    return not all(o.position_intent for o in legs) or all(_is_closing_intent(o) for o in legs)
+
+
+def _holding_all(group: Group, by_symbol: dict[str, dict[int, Trade]]) -> list[Trade]:
+    """The trades holding every contract `group` trades, oldest first: the only ones it can
+    close (each contract's holders are kept in opening order)."""
+    holders = [by_symbol.get(symbol) or {} for symbol in {o.symbol for o in group.legs}]
+    if not holders or not all(holders):
         return []
-    shortest = min(lists, key=len)
-    others = [{id(t) for t in trades} for trades in lists if trades is not shortest]
-    return [t for t in shortest if all(id(t) in ids for ids in others)]
+    shortest = min(holders, key=len)
+    others = [h for h in holders if h is not shortest]
+    return [t for key, t in shortest.items() if all(key in h for h in others)]
 
 
 def _root_id(order: MirrorOrder, by_id: dict[str, MirrorOrder]) -> str:
