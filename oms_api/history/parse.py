@@ -7,10 +7,12 @@ range) is refused here instead, with a warning: one bad order never fails a whol
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -145,6 +147,19 @@ def _number(raw: dict[str, Any], key: str, bound: Decimal) -> Decimal | None:
     return number
 
 
+@functools.lru_cache(maxsize=4096)
+def _time_text(text: str) -> datetime | None:
+    return parse_time(text)
+
+
+def _time(value: Any) -> datetime | None:
+    """parse_time, remembering recent strings: an order's created, submitted and updated times
+    are often one string, and a multi-leg order's legs repeat their parent's."""
+    if value is None:
+        return None
+    return _time_text(value) if type(value) is str else parse_time(value)
+
+
 def _order_row(
     raw: dict[str, Any],
     parent_id: str | None,
@@ -190,13 +205,13 @@ def _order_row(
         "option_expiry": occ.expiry if occ is not None else None,
         "option_strike": occ.strike if occ is not None else None,
         "option_type": occ.option_type if occ is not None else None,
-        "broker_created_at": parse_time(raw.get("created_at")),
-        "broker_updated_at": parse_time(raw.get("updated_at")),
-        "submitted_at": parse_time(raw.get("submitted_at")),
-        "filled_at": parse_time(raw.get("filled_at")),
-        "expired_at": parse_time(raw.get("expired_at")),
-        "canceled_at": parse_time(raw.get("canceled_at")),
-        "failed_at": parse_time(raw.get("failed_at")),
+        "broker_created_at": _time(raw.get("created_at")),
+        "broker_updated_at": _time(raw.get("updated_at")),
+        "submitted_at": _time(raw.get("submitted_at")),
+        "filled_at": _time(raw.get("filled_at")),
+        "expired_at": _time(raw.get("expired_at")),
+        "canceled_at": _time(raw.get("canceled_at")),
+        "failed_at": _time(raw.get("failed_at")),
         "raw": whole,
         # Serialised once: hashed here, and stored as it is by the sync's bulk insert.
         "raw_text": (text := canonical_json(whole)),
