@@ -1241,3 +1241,22 @@ def test_a_seeded_open_order_is_history_and_never_breaks_trading(sim):
     open_ids = [str(o.id) for o in sim.trading.get_orders(GetOrdersRequest(status="open"))]
     assert open_ids == [seeded["id"]]
     assert sim.trading.get_all_positions()[0].qty == "1"
+
+
+def test_order_ids_are_never_reused_after_a_reset_with_the_same_seed(sim):
+    """Alpaca never reuses an order id: an OMS database that outlives a simulator run (`oms up`
+    started again) must not meet an id it already holds (its broker_order_id is unique)."""
+
+    def place() -> str:
+        order = sim.trading.submit_order(
+            MarketOrderRequest(
+                symbol="AAPL", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.DAY
+            )
+        )
+        return str(order.id)
+
+    first = place()
+    sim.control.reset(seed=42)
+    second = place()
+    sim.control.reset(seed=42)
+    assert len({first, second, place()}) == 3

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import secrets
 import threading
 import uuid
 from collections.abc import Callable
@@ -88,7 +89,10 @@ class BrokerCore:
             if isinstance(self.clock, ManualClock):
                 self.clock.rewind(self._clock_start)
             now = self.clock.now()
-            self._rng = random.Random(f"ids:{self.config.seed}")
+            # Alpaca never gives two orders the same id, not even across accounts or years: the
+            # seed decides prices, never ids, so an OMS database that outlives a simulator run
+            # (`oms up` again) meets no id it already holds.
+            self._rng = random.Random(f"ids:{secrets.token_hex(16)}")
             self.market = MarketModel(
                 self.config.seed, now, self.config.price_step_seconds, self.config.max_step_bps
             )
