@@ -17,6 +17,7 @@ One worker at a time (`singleton_lock`); a second caller gets 409 `sync_running`
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import logging
 import operator
@@ -704,8 +705,10 @@ _INSERT_COLUMNS: tuple[str, ...] = (
 _INSERT_SOURCES: tuple[str, ...] = tuple("raw_text" if c == "raw" else c for c in _INSERT_COLUMNS)
 
 
+@functools.lru_cache(maxsize=4096)
 def _sqlite_time(value: datetime) -> str:
-    """UTCDateTime's SQLite text: naive UTC "YYYY-MM-DD HH:MM:SS.ffffff"."""
+    """UTCDateTime's SQLite text: naive UTC "YYYY-MM-DD HH:MM:SS.ffffff" (remembered: an
+    order's times and its legs' repeat, as parse_orders' do)."""
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
     return value.isoformat(" ", "microseconds")[:26]
