@@ -55,6 +55,7 @@ APP_TABLES = {
     "broker_sync_state",
     "reconcile_reports",
     "reconcile_discrepancies",
+    "portfolio_limits",
 }
 
 

@@ -32,6 +32,7 @@ TABLE_MODULES: tuple[str, ...] = (
     "oms_api.alerts.models",
     "oms_api.history.models",
     "oms_api.reconcile.models",
+    "oms_api.risk.models",
 )
 
 SQLModel.metadata.naming_convention = NAMING_CONVENTION

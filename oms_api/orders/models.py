@@ -77,6 +77,9 @@ class Order(SQLModel, table=True):
     take_profit_limit_price: Decimal | None = _money()
     stop_loss_stop_price: Decimal | None = _money()
     stop_loss_limit_price: Decimal | None = _money()
+    # The price the pre-trade checks valued the order at (its limit price, else the latest
+    # price when it was placed): what a working buy still reserves of its portfolio's capital.
+    estimated_price: Decimal | None = _money()
     extended_hours: bool = False
     status: str = Field(default=OrderStatus.PENDING_SUBMIT.value, max_length=20)
     broker_status: str | None = Field(default=None, max_length=32)

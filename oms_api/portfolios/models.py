@@ -72,6 +72,10 @@ class Portfolio(SQLModel, table=True):
         CheckConstraint(
             "CAST(allocated_capital AS REAL) >= 0", name="ck_portfolios_capital_nonneg"
         ),
+        CheckConstraint(
+            "daily_loss_limit IS NULL OR CAST(daily_loss_limit AS REAL) > 0",
+            name="ck_portfolios_daily_loss_limit_positive",
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -80,6 +84,11 @@ class Portfolio(SQLModel, table=True):
         default=Decimal(0), sa_column=Column(ExactDecimal(18, 2), nullable=False)
     )
     status: str = Field(default=PortfolioStatus.ACTIVE.value, max_length=16)
+    # The most this portfolio may lose in one trading day (a positive amount; null: no limit):
+    # reaching it pauses the portfolio and alerts; nothing is closed.
+    daily_loss_limit: Decimal | None = Field(
+        default=None, sa_column=Column(ExactDecimal(18, 2), nullable=True)
+    )
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
