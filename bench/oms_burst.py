@@ -137,7 +137,7 @@ def main() -> int:
                 try:
                     httpx.post(
                         f"{urls[0]}/api/v1/portfolios",
-                        json={"name": "bench"},
+                        json={"name": "bench", "allocated_capital": "100000000"},
                         headers={"Authorization": f"Bearer {TOKEN}"},
                     ).raise_for_status()
                     # Alpaca's limit from here on (the simulator counts from now).

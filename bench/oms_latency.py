@@ -73,11 +73,12 @@ PHASES = (
     "oms_api.orders.placing.TradePlacement._portfolio",
     "oms_api.orders.placing.TradePlacement._asset",
     "oms_api.orders.placing.TradePlacement._clock",
+    "oms_api.risk.pretrade.PreTradeChecks.estimated_price",
     "oms_api.orders.writer.OrderWriter.record_new",
     "oms_api.broker.gateway.AlpacaGateway.submit_order",
     "oms_api.orders.placing.TradePlacement._after_send",
     "oms_api.orders.placing.TradePlacement._await_stream_news",
-    "oms_api.orders.placing.TradePlacement._wait_for_fill",
+    "oms_api.orders.placing.TradePlacement.wait_for_fill",
     "oms_api.orders.placing.TradePlacement.outcome",
 )
 PLACE_TRADE = "oms_api.orders.placing.TradePlacement.place_trade"
@@ -776,7 +777,8 @@ def bench_database(
         control = SimulatorControl(sim_url)
         try:
             with httpx.Client(base_url=urls[0], headers={"Authorization": f"Bearer {TOKEN}"}) as c:
-                r = c.post("/api/v1/portfolios", json={"name": "bench"})
+                bench = {"name": "bench", "allocated_capital": "100000000"}  # buys need capital
+                r = c.post("/api/v1/portfolios", json=bench)
                 if r.status_code not in (200, 201):
                     raise SystemExit(f"could not create the portfolio: {r.text}")
             if args.resting:

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
 from oms_api.config import ConfigError, Mode, Settings, load_settings
@@ -273,22 +273,27 @@ class _BotBeside:
     stop: Callable[[], None] | None = None
 
 
-def _portfolios(database_url: str, *, create_main: bool) -> tuple[list[tuple[str, str]], bool]:
+def _portfolios(
+    settings: Settings, *, create_main: bool
+) -> tuple[list[tuple[str, str]], Decimal | None]:
     """The portfolios as (name, status). With `create_main`, a database without any portfolio
-    gets `main` first, so /trade works from Slack at once. Returns (portfolios, created)."""
+    gets `main` first, so /trade works from Slack at once, with the capital the account has
+    available now. Returns (portfolios, main's capital when it was created here, else None)."""
     from oms_api.db.engine import make_engine
     from oms_api.errors import ServiceError
     from oms_api.portfolios.models import PortfolioCreate
     from oms_api.portfolios.service import PortfolioService
 
-    engine = make_engine(database_url, pool_size=1)
+    engine = make_engine(settings.database_url, pool_size=1)
     try:
         service = PortfolioService(engine)
-        created = False
+        created = None
         if create_main and not service.list():
+            capital, account = _main_capital(settings, engine)
             try:
-                service.create(PortfolioCreate(name="main"))
-                created = True
+                data = PortfolioCreate(name="main", allocated_capital=capital)
+                service.create(data, market=account)
+                created = capital
             except ServiceError:  # another `oms up` on this database created it first
                 pass
         return [(p.name, p.status) for p in service.list()], created
@@ -296,9 +301,52 @@ def _portfolios(database_url: str, *, create_main: bool) -> tuple[list[tuple[str
         engine.dispose()
 
 
-def _portfolio_line(portfolios: list[tuple[str, str]], created: bool) -> str:
-    if created:
-        return "main — created on this fresh database, so /trade works from Slack right away"
+@dataclass(frozen=True)
+class _AccountAsRead:
+    """The account read once, handed to the capital check so it does not ask again."""
+
+    read: Any  # oms_api.broker.models.Account
+
+    def account(self) -> Any:
+        return self.read
+
+
+def _main_capital(settings: Settings, engine: Any) -> tuple[Decimal, _AccountAsRead | None]:
+    """The capital `main` starts with: what the account has available now (buying power less
+    every portfolio's capital), or 0, said in the log, when the broker cannot be read."""
+    from oms_api.errors import ServiceError
+    from oms_api.market.service import MarketService
+    from oms_api.risk.capital import CENT, allocated_capital
+    from oms_api.runtime import build_gateway
+
+    try:
+        account = MarketService(build_gateway(settings, engine)).account()
+    except Exception as error:  # whatever it is, `oms up` goes on: main just starts empty
+        reason = error.message if isinstance(error, ServiceError) else repr(error)
+        logging.getLogger(__name__).warning(
+            "could not read the account's buying power (%s): portfolio main is created with "
+            "capital $0.00, so it cannot buy until it is given some "
+            "(PATCH /api/v1/portfolios/main with allocated_capital)",
+            reason,
+        )
+        return Decimal(0), None
+    with engine.connect() as connection:
+        available = account.buying_power - allocated_capital(connection)
+    return max(available, Decimal(0)).quantize(CENT, ROUND_DOWN), _AccountAsRead(account)
+
+
+def _portfolio_line(portfolios: list[tuple[str, str]], created: Decimal | None) -> str:
+    if created is not None:
+        if created > 0:
+            return (
+                f"main — created on this fresh database with capital ${created:,.2f} (the "
+                "account's available buying power), so /trade works from Slack right away"
+            )
+        return (
+            "main — created on this fresh database with capital $0.00 (the broker's buying "
+            "power could not be read): give it capital with PATCH /api/v1/portfolios/main "
+            "before buying"
+        )
     if not portfolios:
         return "none yet — create one with the POST /portfolios line below, then trade"
     return ", ".join(
@@ -323,7 +371,7 @@ def _try_it_lines(
     if not portfolios:
         lines.append(
             f"  {curl} -X POST {api_url}/api/v1/portfolios {auth} {json_type} "
-            '-d \'{"name": "main"}\''
+            '-d \'{"name": "main", "allocated_capital": "10000"}\''
         )
         active = ["main"]
     if active and mode is not Mode.LIVE:  # never a copy-paste line that spends real money
@@ -376,7 +424,7 @@ def _run_up(args: argparse.Namespace) -> int:
         settings = _settings(**overrides) if overrides else settings
         upgrade(settings.database_url)
         # Only on the embedded simulator: a real account's portfolios are the operator's call.
-        portfolios, created = _portfolios(settings.database_url, create_main=embedded)
+        portfolios, created = _portfolios(settings, create_main=embedded)
         bot = bot_start()
         lines = [
             "",

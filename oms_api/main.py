@@ -23,6 +23,7 @@ from oms_api.api.routes import (
     health,
     history,
     market,
+    pnl,
     portfolios,
     reconcile,
     trades,
@@ -85,7 +86,7 @@ def api_router() -> APIRouter:
     """Every /api/v1 route behind the bearer token, put together once per process: FastAPI's
     work of building the routes is then shared by every app made from it (tests make many)."""
     api = APIRouter(dependencies=[Depends(require_token)], responses=error_responses(401))
-    for routes in (trades, portfolios, market, audit, alerts, controls, history, reconcile):
+    for routes in (trades, portfolios, market, pnl, audit, alerts, controls, history, reconcile):
         api.include_router(routes.router)
     return api
 

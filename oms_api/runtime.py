@@ -34,6 +34,8 @@ from oms_api.history.sync import HistorySync
 from oms_api.market.service import MarketService
 from oms_api.orders.intake import TradeEventIntake
 from oms_api.orders.service import OrderService, ServiceSettings
+from oms_api.pnl.loss_limit import PortfolioLossLimitMonitor
+from oms_api.pnl.service import PnlService
 from oms_api.portfolios.service import PortfolioService
 from oms_api.reconcile.service import Reconciler, ReconcileSettings
 
@@ -92,6 +94,9 @@ class Runtime:
     reconciler: Reconciler = None  # type: ignore[assignment]
     # Mirrors the broker's order history and positions (start-up, schedule, on demand).
     history: HistorySync = None  # type: ignore[assignment]
+    # P&L from the portfolios' fills, and each portfolio's daily loss limit; set by `build`.
+    pnl: PnlService = None  # type: ignore[assignment]
+    portfolio_loss_limit: PortfolioLossLimitMonitor = None  # type: ignore[assignment]
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     tracker_active: threading.Event = field(default_factory=threading.Event)
@@ -138,6 +143,8 @@ class Runtime:
         )
         runtime.orders.stream_live = lambda: runtime.stream_connected
         runtime.history = HistorySync(engine, gateway)
+        runtime.pnl = PnlService(engine, portfolios, runtime.market)
+        runtime.portfolio_loss_limit = PortfolioLossLimitMonitor(engine, runtime.pnl, mode)
         runtime.reconciler = Reconciler(
             engine,
             gateway,
@@ -345,9 +352,11 @@ class Runtime:
             log.exception("broker history sync failed")
 
     def _check_controls(self) -> None:
-        """The loss limit, a stop left running by a dead worker, stops waiting for the open."""
+        """The loss limits (the account's, each portfolio's), a stop left running by a dead
+        worker, stops waiting for the open."""
         for name, check in (
             ("loss limit", self.loss_limit.check),
+            ("portfolio loss limits", self.portfolio_loss_limit.check),
             ("unfinished stop", self._resume_stop_if_idle),
             ("queued stop", self.stops.complete_queued),
         ):

@@ -428,8 +428,64 @@ class OmsClient:
     def portfolios(self) -> list[dict[str, Any]]:
         return self._request("GET", "/api/v1/portfolios")
 
+    def pnl(self, period: str, portfolio: str | None = None) -> dict[str, Any]:
+        """GET /pnl: realized and total P&L over `period` (day | week | month | all) of one
+        portfolio, or of the whole desk without one → {portfolio, period, since, points
+        [{at, realized_pnl, total_pnl}] oldest first, realized_pnl, unrealized_pnl,
+        total_pnl}."""
+        params = _without_none({"period": period, "portfolio": portfolio})
+        # It reads the broker's price bars (several calls): the longer timeout.
+        return self._request("GET", "/api/v1/pnl", params=params, timeout=self._trade_timeout)
+
     def portfolio(self, name: str) -> dict[str, Any]:
         return self._request("GET", f"/api/v1/portfolio/{quote(name, safe='')}")
+
+    def create_portfolio(
+        self,
+        name: str,
+        allocated_capital: Decimal,
+        daily_loss_limit: Decimal | None = None,
+        requested_by: str | None = None,
+        requested_by_name: str | None = None,
+    ) -> dict[str, Any]:
+        """POST /portfolios → the portfolio (201); 409 `portfolio_exists` or
+        `capital_exceeds_available` (details: capital, available_capital, buying_power,
+        allocated_capital)."""
+        body = _without_none(
+            {
+                "name": name,
+                "allocated_capital": allocated_capital,
+                "daily_loss_limit": daily_loss_limit,
+                "requested_by": requested_by,
+                "requested_by_name": requested_by_name,
+            }
+        )
+        return self._request("POST", "/api/v1/portfolios", body=body, changes_state=True)
+
+    def set_portfolio_limits(
+        self,
+        name: str,
+        changes: dict[str, Any],
+        requested_by: str | None = None,
+        requested_by_name: str | None = None,
+    ) -> dict[str, Any]:
+        """PUT /portfolios/{name}/limits with the limits in `changes` (allowed_symbols,
+        denied_symbols, max_order_notional, max_position_value; None clears one, a limit left
+        out stays) → the portfolio's limits."""
+        body = {
+            **changes,
+            **_without_none({"requested_by": requested_by, "requested_by_name": requested_by_name}),
+        }
+        return self._request(
+            "PUT",
+            f"/api/v1/portfolios/{quote(name, safe='')}/limits",
+            body=body,
+            changes_state=True,
+        )
+
+    def alerts(self, limit: int = 5) -> dict[str, Any]:
+        """GET /alerts: {"alerts": [...] newest first, "next_cursor", "delivery"}."""
+        return self._request("GET", "/api/v1/alerts", params={"limit": str(int(limit))})
 
     def quote(self, symbol: str) -> dict[str, Any]:
         return self._request("GET", f"/api/v1/quote/{quote(symbol, safe='')}")

@@ -136,6 +136,13 @@ SAMPLE_BODIES: dict[AlertKind, dict[str, Any]] = {
         "by": "U0ADMIN",
         "by_name": "Ada",
     },
+    AlertKind.PORTFOLIO_LOSS_LIMIT: {
+        "portfolio": "alpha",
+        "daily_pl": "-512.3",
+        "limit": "-500",
+        "fraction": "1.0246",
+        "reason": "daily loss -$512.30 reached the -$500 limit",
+    },
     AlertKind.ORDER_REJECTED: {
         "trade_id": 12,
         "portfolio": "main",

@@ -2,8 +2,11 @@
 
 - `FakeSlackAPI`: a real HTTP server on 127.0.0.1 answering the Web API methods the bot calls
   (auth.test, views.open/update/push, chat.postMessage/update/postEphemeral) like Slack does,
-  plus `response_url` endpoints. Every call is recorded; tests wait for calls with a bounded
-  timeout. Point `WebClient(base_url=fake.base_url)` (or `BotSettings.slack_api_url`) at it.
+  plus `response_url` endpoints and file uploads (files.getUploadURLExternal, the POST of the
+  bytes to its upload_url, files.completeUploadExternal: `uploaded_files()`) and Home tabs
+  (views.publish: `home_view(user_id)`). Every call is recorded; tests wait for calls with a
+  bounded timeout. Point `WebClient(base_url=fake.base_url)` (or `BotSettings.slack_api_url`)
+  at it.
 - `SlackRequestSigner`: form-encoded slash commands and interaction payloads, signed the way
   Slack signs them, so bolt's signature check runs for real.
 - `BotServer`: any ASGI app under uvicorn in a thread, with `post_signed()`.
@@ -49,9 +52,12 @@ API_METHODS = (
     "views.open",
     "views.update",
     "views.push",
+    "views.publish",
     "chat.postMessage",
     "chat.update",
     "chat.postEphemeral",
+    "files.getUploadURLExternal",
+    "files.completeUploadExternal",
 )
 # Arguments that form-encoded callers send as JSON strings (Slack accepts both).
 _JSON_ARGS = ("view", "blocks", "attachments", "metadata")
@@ -98,6 +104,30 @@ class _StoredView:
     previous_view_id: str | None
 
 
+@dataclass(frozen=True)
+class UploadedFile:
+    """A file shared by files.completeUploadExternal: the bytes POSTed to its upload_url and
+    what the completion said (channel_id, initial_comment, title, thread_ts)."""
+
+    file_id: str
+    filename: str
+    content: bytes
+    title: str | None
+    alt_txt: str | None
+    channel_id: str | None
+    initial_comment: str | None
+    thread_ts: str | None
+
+
+@dataclass
+class _Upload:
+    file_id: str
+    filename: str
+    length: int
+    alt_txt: str | None
+    content: bytes | None = None
+
+
 @dataclass
 class _State:
     calls: list[SlackCall] = field(default_factory=list)
@@ -105,6 +135,9 @@ class _State:
     delays: dict[str | None, float] = field(default_factory=dict)
     views: dict[str, _StoredView] = field(default_factory=dict)
     used_trigger_ids: set[str] = field(default_factory=set)
+    home_views: dict[str, dict[str, Any]] = field(default_factory=dict)  # by user id
+    uploads: dict[str, _Upload] = field(default_factory=dict)
+    shared_files: list[UploadedFile] = field(default_factory=list)
 
 
 class FakeSlackAPI:
@@ -197,6 +230,24 @@ class FakeSlackAPI:
             if stored is None:
                 raise AssertionError(f"no view {view_id!r} was opened")
             return stored.view
+
+    def uploaded_files(self) -> list[UploadedFile]:
+        """The files shared so far (completed uploads), oldest first."""
+        with self._cond:
+            return list(self._state.shared_files)
+
+    def upload_url(self, file_id: str) -> str:
+        """Where files.getUploadURLExternal tells the client to POST the file's bytes; the
+        POST is recorded as method "file_upload", target file_id."""
+        return f"{self.root_url}/upload/{file_id}"
+
+    def home_view(self, user_id: str) -> dict[str, Any]:
+        """The user's Home tab as the latest views.publish left it."""
+        with self._cond:
+            view = self._state.home_views.get(user_id)
+            if view is None:
+                raise AssertionError(f"no home view was published for {user_id!r}")
+            return view
 
     def wait_for(
         self,
@@ -299,6 +350,10 @@ class FakeSlackAPI:
             return self._open_view(method, args)
         if method == "views.update":
             return self._update_view(args)
+        if method == "views.publish":
+            return self._publish_view(args)
+        if method.startswith("files."):
+            return self._file_upload_step(method, args)
         channel = args.get("channel")
         if not channel:
             return {"ok": False, "error": "channel_not_found"}
@@ -400,11 +455,92 @@ class FakeSlackAPI:
             "bot_id": FAKE_BOT_ID,
         }
 
+    def _publish_view(self, args: dict[str, Any]) -> dict[str, Any]:
+        """views.publish: the user's Home tab (Slack keeps one per user and app)."""
+        user_id, view = args.get("user_id"), args.get("view")
+        if not user_id:
+            return {"ok": False, "error": "invalid_arguments"}
+        if not isinstance(view, dict) or view.get("type") != "home":
+            return {"ok": False, "error": "invalid_arguments"}
+        if len(view.get("blocks") or []) > 100:
+            return {"ok": False, "error": "invalid_blocks"}
+        previous = self._state.home_views.get(user_id)
+        view_id = previous["id"] if previous else f"V{next(self._view_numbers):08d}"
+        published = {
+            **self._full_view(view_id, view, view_id, None),
+            "hash": f"h{uuid.uuid4().hex[:16]}",
+        }
+        self._state.home_views[user_id] = published
+        return {"ok": True, "view": published}
+
     @staticmethod
     def _rehash(stored: _StoredView) -> dict[str, Any]:
         stored.hash = f"h{uuid.uuid4().hex[:16]}"
         stored.view = {**stored.view, "hash": stored.hash}
         return stored.view
+
+    def _file_upload_step(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        """files.getUploadURLExternal (step 1) and files.completeUploadExternal (step 3) of
+        Slack's upload; step 2 is the POST to the upload_url (`_handle_upload`)."""
+        if method == "files.getUploadURLExternal":
+            filename, length = args.get("filename"), str(args.get("length") or "")
+            if not filename or not length.isdigit():
+                return {"ok": False, "error": "invalid_arguments"}
+            file_id = f"F{uuid.uuid4().hex[:10].upper()}"
+            self._state.uploads[file_id] = _Upload(
+                file_id, str(filename), int(length), args.get("alt_txt")
+            )
+            return {"ok": True, "upload_url": self.upload_url(file_id), "file_id": file_id}
+        files = args.get("files")
+        if isinstance(files, str):
+            try:
+                files = json.loads(files)
+            except ValueError:
+                return {"ok": False, "error": "invalid_json"}
+        if not isinstance(files, list) or not files:
+            return {"ok": False, "error": "invalid_arguments"}
+        shared = []
+        for entry in files:
+            upload = self._state.uploads.get(entry.get("id")) if isinstance(entry, dict) else None
+            if upload is None or upload.content is None:
+                return {"ok": False, "error": "file_not_found"}
+            shared.append(
+                UploadedFile(
+                    file_id=upload.file_id,
+                    filename=upload.filename,
+                    content=upload.content,
+                    title=entry.get("title"),
+                    alt_txt=upload.alt_txt,
+                    channel_id=args.get("channel_id") or None,
+                    initial_comment=args.get("initial_comment") or None,
+                    thread_ts=args.get("thread_ts") or None,
+                )
+            )
+        for uploaded in shared:
+            del self._state.uploads[uploaded.file_id]
+        self._state.shared_files.extend(shared)
+        return {
+            "ok": True,
+            "files": [
+                {"id": f.file_id, "name": f.filename, "title": f.title, "size": len(f.content)}
+                for f in shared
+            ],
+        }
+
+    def _handle_upload(self, file_id: str, content: bytes) -> tuple[int, bytes]:
+        """Step 2 of an upload: the file's bytes POSTed to its upload_url."""
+        self._record(
+            SlackCall("file_upload", {"size": len(content)}, None, file_id, time.monotonic())
+        )
+        failure = self._take_failure("file_upload")
+        if failure is not None:
+            return (failure.status if failure.status != 200 else 500), failure.error.encode()
+        with self._cond:
+            upload = self._state.uploads.get(file_id)
+            if upload is None:
+                return 404, b"unknown upload"
+            upload.content = content
+        return 200, f"OK - {len(content)}".encode()
 
     def _next_ts(self) -> str:
         # Slack message timestamps: "seconds.microseconds", unique per channel.
@@ -452,6 +588,10 @@ def _make_handler(fake: FakeSlackAPI) -> type[BaseHTTPRequestHandler]:
                     body = {"_raw": raw.decode("utf-8", "replace")}
                 fake._handle_response_url(path.removeprefix("/response/"), body)
                 self._send(200, b"ok", "text/plain")
+                return
+            if path.startswith("/upload/"):
+                status, answer = fake._handle_upload(path.removeprefix("/upload/"), raw)
+                self._send(status, answer, "text/plain")
                 return
             if not path.startswith("/api/"):
                 self._send(404, b"not found", "text/plain")
@@ -567,6 +707,11 @@ class SlackRequestSigner:
         body = urlencode(fields).encode()
         return body, self.sign(body)
 
+    def event(self, payload: Mapping[str, Any]) -> tuple[bytes, dict[str, str]]:
+        """An Events API request (event_callback): a JSON body."""
+        body = json.dumps(payload).encode()
+        return body, {**self.sign(body), "Content-Type": "application/json"}
+
     def interaction(self, payload: Mapping[str, Any]) -> tuple[bytes, dict[str, str]]:
         """An interaction (view_submission, block_actions, ...): form-encoded payload=<json>."""
         body = urlencode({"payload": json.dumps(payload)}).encode()
@@ -674,6 +819,70 @@ def block_action(
             {
                 "action_id": action_id,
                 "block_id": block_id or action_id,
+                "text": {"type": "plain_text", "text": action_id, "emoji": True},
+                "value": value,
+                "type": "button",
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+
+
+def app_home_opened_event(
+    user_id: str, tab: str = "home", *, team_id: str = FAKE_TEAM_ID
+) -> dict[str, Any]:
+    """The event_callback Slack sends when `user_id` opens the app's Home (or Messages) tab."""
+    return {
+        "token": FAKE_VERIFICATION_TOKEN,
+        "team_id": team_id,
+        "api_app_id": FAKE_APP_ID,
+        "event": {
+            "type": "app_home_opened",
+            "user": user_id,
+            "channel": f"D{user_id[1:]}",
+            "tab": tab,
+            "event_ts": f"{time.time():.6f}",
+        },
+        "type": "event_callback",
+        "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}",
+        "event_time": int(time.time()),
+        "authorizations": [
+            {
+                "team_id": team_id,
+                "user_id": FAKE_BOT_USER_ID,
+                "is_bot": True,
+                "is_enterprise_install": False,
+            }
+        ],
+    }
+
+
+def home_block_action(
+    action_id: str,
+    value: str,
+    user_id: str,
+    home: Mapping[str, Any],
+    trigger_id: str | None = None,
+    *,
+    team_id: str = FAKE_TEAM_ID,
+) -> dict[str, Any]:
+    """A block_actions payload: a button with `value` clicked in the user's Home tab `home`
+    (a published view): no channel and no response_url, as Slack sends it."""
+    return {
+        "type": "block_actions",
+        "user": _user(user_id, team_id),
+        "api_app_id": FAKE_APP_ID,
+        "token": FAKE_VERIFICATION_TOKEN,
+        "container": {"type": "view", "view_id": home.get("id")},
+        "trigger_id": trigger_id or new_trigger_id(),
+        "team": {"id": team_id, "domain": FAKE_TEAM_DOMAIN},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "view": dict(home),
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": action_id,
                 "text": {"type": "plain_text", "text": action_id, "emoji": True},
                 "value": value,
                 "type": "button",

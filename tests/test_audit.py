@@ -380,7 +380,7 @@ def test_a_bad_portfolio_request_writes_no_row(oms: OMS) -> None:
 
 def test_a_failed_portfolio_update_leaves_no_row(db_engine: Engine) -> None:
     portfolios = PortfolioService(db_engine)
-    portfolios.create(PortfolioCreate(name="main", allocated_capital=Decimal(100)))
+    portfolios.create(PortfolioCreate(name="main"))  # capital 0: no broker to check it with
     with refused_writes(db_engine, "portfolios", "UPDATE"), pytest.raises(DBAPIError):
         portfolios.update("main", PortfolioUpdate(status=PortfolioStatus.PAUSED), SLACK_USER)
     assert portfolios.get("main").status == "active"
@@ -389,7 +389,7 @@ def test_a_failed_portfolio_update_leaves_no_row(db_engine: Engine) -> None:
 
 def test_a_row_that_cannot_be_written_leaves_the_change_undone(db_engine: Engine) -> None:
     portfolios = PortfolioService(db_engine)
-    portfolios.create(PortfolioCreate(name="main", allocated_capital=Decimal(100)))
+    portfolios.create(PortfolioCreate(name="main"))  # capital 0: no broker to check it with
     with refused_writes(db_engine, "audit_log", "INSERT"):
         with pytest.raises(DBAPIError):
             portfolios.update("main", PortfolioUpdate(status=PortfolioStatus.PAUSED), SLACK_USER)

@@ -54,7 +54,7 @@ def desk(oms_factory: Any, **overrides: Any) -> Iterator[OMS]:
     overrides.setdefault("stop_verify_seconds", "30")
     with oms_factory(**overrides) as oms:
         if not oms.get("/portfolios").json():
-            oms.create_portfolio("main", "100000")
+            oms.create_portfolio("main", "50000")  # half the account: growth takes the rest
         with_stop_clock(oms)
         yield oms
 

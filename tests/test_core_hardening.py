@@ -181,7 +181,7 @@ def test_resting_orders_need_no_polls_while_the_stream_is_up_and_trades_keep_wor
     oms_factory: Any, db_engine: Engine, resting: int
 ) -> None:
     with oms_factory(broker_requests_per_minute=180, broker_burst=10) as oms:
-        oms.create_portfolio("main")
+        oms.create_portfolio("main", "100000")  # room for the resting buys it is given below
         oms.sim.control.set_price("AAPL", "190.00")
         oms.sim.control.configure(max_step_bps=0)
         seeded = oms.sim.control.seed_orders(
@@ -389,9 +389,10 @@ def test_unknown_never_becomes_rejected_when_the_resend_is_refused_locally(
         sim,
         timeout=0.3,
         # A budget that has a slot for the submit and one look-up, not for a re-send (its
-        # clock never moves here, so nothing refills).
+        # clock never moves here, so nothing refills); two more for the portfolio's capital
+        # check (the account) and the trade's price estimate (a quote).
         requests_per_minute=1,
-        burst=5,
+        burst=7,
         monotonic=lambda: clock.now,
         sleep=lambda seconds: None,
     )

@@ -530,7 +530,15 @@ def test_scenario_6_own_request_rate_stays_under_the_brokers_limit(
         stream_enabled=False, background=False, gateway=gateway, fill_wait_polls=0
     ) as oms:
         oms.create_portfolio("main")
-        responses = [oms.trade(symbol="MSFT", qty="1") for _ in range(8)]
+        # Creating it read the account's buying power (one request): a minute passes before
+        # the trades, so they start with the whole burst. Limit orders: their price is known,
+        # so no quote is asked for (a market order's estimate would cost one more request).
+        fake.now += 60
+        sim.control.advance(60)
+        responses = [
+            oms.trade(symbol="MSFT", qty="1", order_type="limit", limit_price="1000")
+            for _ in range(8)
+        ]
         counters = oms.sim.control.counters()
 
     # Every request the gateway let through reached the broker, and none was refused there:

@@ -483,7 +483,14 @@ def _position(i: int, value: str = "1100", **changes: Any) -> dict[str, Any]:
     return base
 
 
-def _book(portfolios: dict[str, list[dict[str, Any]]], outside: Any = (), **changes: Any):
+def _book(
+    portfolios: dict[str, list[dict[str, Any]]],
+    outside: Any = (),
+    totals: dict[str, dict[str, Any]] | None = None,
+    **changes: Any,
+):
+    """The OMS's /positions/by-portfolio; `totals`: a portfolio's own figures (the OMS's
+    sums), by name."""
     book = {
         "portfolios": [
             {
@@ -496,6 +503,7 @@ def _book(portfolios: dict[str, list[dict[str, Any]]], outside: Any = (), **chan
                 "unrealized_plpc": None,
                 "realized_pl": "12.5",
                 "positions": positions,
+                **(totals or {}).get(name, {}),
             }
             for name, positions in portfolios.items()
         ],
@@ -508,12 +516,25 @@ def _book(portfolios: dict[str, list[dict[str, Any]]], outside: Any = (), **chan
     return book
 
 
+MAIN_TOTALS = {
+    "main": {
+        "market_value": "1100",
+        "cost_basis": "1000",
+        "unrealized_pl": "100",
+        "unrealized_plpc": "0.1",
+    }
+}
+
+
 def test_positions_message_shows_values_pnl_and_sell_buttons() -> None:
-    msg = positions.positions_message(_book({"main": [_position(1)]}), "paper")
+    msg = positions.positions_message(_book({"main": [_position(1)]}, totals=MAIN_TOTALS), "paper")
     text = check_message(msg)
     assert "*SYM1* — 10 sh @ avg $100.00 · price $110.00" in text
     assert "Value $1,100.00 · unrealized :chart_with_upwards_trend: +$100.00 (+10.0\u00a0%)" in text
-    assert "*main* · value $1,100.00 · unrealized" in text and "realized +$12.50" in text
+    assert (
+        "*main* · value $1,100.00 · unrealized :chart_with_upwards_trend: +$100.00 (+10.0\u00a0%)"
+        " · realized +$12.50"
+    ) in text
     [button] = [b["accessory"] for b in msg["blocks"] if "accessory" in b]
     assert button["action_id"] == ids.POSITION_SELL
     assert json.loads(button["value"]) == {"symbol": "SYM1", "qty": "10", "portfolio": "main"}
@@ -531,7 +552,7 @@ def test_positions_are_grouped_by_portfolio_largest_first_then_outside() -> None
     text = check_message(msg)
     order = [text.index(f"*SYM{i}*") for i in (2, 1, 4, 3, 6, 5)]
     assert order == sorted(order)  # by absolute value, unknown last, outside group at the end
-    assert text.index("*alpha*") < text.index("*beta*") < text.index("*Outside every portfolio*")
+    assert text.index("*alpha*") < text.index("*beta*") < text.index("*Unmanaged* · 2 positions")
     assert "1 without a price" in text and "price unknown" in text
     sells = [json.loads(b["accessory"]["value"]) for b in msg["blocks"] if "accessory" in b]
     # No Sell on a short (bought back) nor on what no portfolio owns.
@@ -567,20 +588,115 @@ def test_positions_without_prices_say_so_and_empty() -> None:
     assert "No open positions" in check_message(positions.positions_message(_book({}), "paper"))
 
 
-def test_account_message() -> None:
-    acct = {
-        "account_number": "PA123456789",
-        "status": "ACTIVE",
-        "currency": "USD",
-        "equity": "100000.5",
-        "cash": "25000",
-        "buying_power": "50000",
-        "portfolio_value": "100000.5",
-        "mode": "paper",
+def test_positions_figures_are_the_oms_own_never_added_up_by_the_bot() -> None:
+    # The OMS's totals differ from the rows' sum (e.g. it counts something the rows do not):
+    # the bot shows the OMS's, so /positions always matches the API.
+    totals = {
+        "main": {
+            "market_value": "2345.67",
+            "unrealized_pl": "-12.34",
+            "unrealized_plpc": "-0.0052",
+            "realized_pl": "-7.5",
+        }
     }
-    text = check_message(account.account_message(acct, "paper"))
-    assert "$100,000.50" in text and "$50,000.00" in text
+    book = _book(
+        {"main": [_position(1), _position(2, "50.004")]},
+        outside=[_position(3, "1234.5", qty="3", unrealized_pl="-4.5", unrealized_plpc="-0.01")],
+        totals=totals,
+    )
+    text = check_message(positions.positions_message(book, "paper"))
+    assert (
+        "*main* · value $2,345.67 · unrealized :chart_with_downwards_trend: -$12.34 "
+        "(-0.5\u00a0%) · realized -$7.50"
+    ) in text
+    assert "Value $50.00 · unrealized" in text  # a row: the OMS's value, rounded for people
+    assert "*SYM3* — 3 sh" in text and "Value $1,234.50" in text
+    assert "unrealized :chart_with_downwards_trend: -$4.50 (-1.0\u00a0%)" in text
+    for made_up in ("$2,200", "$1,150", "$3,584", "Total "):
+        assert made_up not in text
+
+
+def test_unmanaged_positions_are_labelled_and_only_admins_may_sell_them() -> None:
+    book = _book({"main": [_position(1)]}, outside=[_position(5, "330", qty="3")])
+    trader = positions.positions_message(book, "paper")
+    text = check_message(trader)
+    assert "*Unmanaged* · 1 position\\n_Held at the broker beyond every portfolio" in text
+    assert trader["text"] == "2 open positions, 1 unmanaged"
+    assert "Close whole position" not in text
+    admin = positions.positions_message(book, "paper", admin=True)
+    [close] = [
+        element
+        for block in admin["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if element["action_id"] == ids.POSITION_CLOSE_ACCOUNT
+    ]
+    assert json.loads(close["value"]) == {"symbol": "SYM5", "qty": "3", "portfolio": None}
+    assert close["style"] == "danger" and "confirm" in close
+
+
+ACCOUNT = {
+    "account_number": "PA123456789",
+    "status": "ACTIVE",
+    "currency": "USD",
+    "equity": "100000.5",
+    "cash": "25000",
+    "buying_power": "50000",
+    "portfolio_value": "100000.5",
+    "mode": "paper",
+    "allocated_capital": "30000",
+    "available_capital": "20000",
+    "total_realized_pnl": "1234.5",
+    "daily_pnl": "-250.75",
+}
+
+
+def _field(msg: dict[str, Any], name: str) -> str:
+    """What a section field shows under its bold `name`."""
+    for block in msg["blocks"]:
+        for field in block.get("fields") or []:
+            title, _, value = field["text"].partition("\n")
+            if title == f"*{name}*":
+                return value
+    raise AssertionError(f"no field {name!r}")
+
+
+def test_account_message() -> None:
+    msg = account.account_message(ACCOUNT, "paper")
+    text = check_message(msg)
+    assert _field(msg, "Equity") == "$100,000.50" and _field(msg, "Buying power") == "$50,000.00"
     assert "••••6789" in text and "PA123456789" not in text
+    assert _field(msg, "Allocated capital") == "$30,000.00"
+    assert _field(msg, "Available capital") == ":large_green_circle: $20,000.00"
+    assert _field(msg, "Total realized P&L") == "+$1,234.50"
+    assert _field(msg, "Today's P&L") == ":chart_with_downwards_trend: -$250.75"
+    assert "20\u00a0% of buying power free" in text  # what the markers mean
+
+
+@pytest.mark.parametrize(
+    ("available", "marker"),
+    [
+        ("10000.01", ":large_green_circle: $10,000.01"),  # just over 20 % of $50,000
+        ("10000", ":large_yellow_circle: $10,000.00"),
+        ("0", ":large_yellow_circle: $0.00"),
+        ("-0.01", ":red_circle: -$0.01"),
+    ],
+)
+def test_available_capital_is_marked_by_how_much_buying_power_is_left(
+    available: str, marker: str
+) -> None:
+    msg = account.account_message({**ACCOUNT, "available_capital": available}, "")
+    check_message(msg)
+    assert _field(msg, "Available capital") == marker
+
+
+def test_an_oms_without_the_capital_figures_still_gives_the_account() -> None:
+    older = {key: ACCOUNT[key] for key in ("equity", "cash", "buying_power", "portfolio_value")}
+    msg = account.account_message({**older, "daily_pnl": None}, "paper")
+    check_message(msg)
+    assert _field(msg, "Equity") == "$100,000.50"
+    for name in ("Allocated capital", "Available capital", "Total realized P&L", "Today's P&L"):
+        assert _field(msg, name) == "—"
 
 
 def test_orders_message_cancel_only_on_working_orders() -> None:

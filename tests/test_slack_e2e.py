@@ -105,7 +105,9 @@ def test_trade_form_reports_what_the_oms_says_about_the_symbol(real_bot: Bot) ->
 
 
 def test_insufficient_buying_power_is_told_plainly(real_bot: Bot) -> None:
-    answer = real_bot.submit(ids.TRADE_FORM, trade_values(**{ids.AMOUNT: "100000"}), FORM_META)
+    # Within main's capital, beyond what the account has left: the broker refuses it.
+    real_bot.oms.sim.control.set_cash("100")
+    answer = real_bot.submit(ids.TRADE_FORM, trade_values(**{ids.AMOUNT: "10"}), FORM_META)
     real_bot.submit(ids.TRADE_CONFIRM, {}, answer["view"]["private_metadata"])
     told = real_bot.slack.wait_for("chat.postEphemeral")
     assert "buying power" in text_of(told[-1].args)

@@ -19,6 +19,8 @@ ORDER_ID = re.compile(r"\* · #(\d+)\n")
 
 @pytest.fixture(params=MODES)
 def bot(request: pytest.FixtureRequest, oms: Any) -> Iterator[Bot]:
+    # Capital for the 130 one-share AAPL buys the tests place.
+    assert oms.patch("/portfolios/main", {"allocated_capital": "50000"}).status_code == 200
     with bot_on_real_oms(unpaced(oms), request.param) as bot:
         yield bot
 

@@ -105,7 +105,7 @@ def _oms_with_portfolio(oms_factory) -> Iterator[OMS]:
     with oms_factory(oms_api_token=OMS_TOKEN) as oms:
         created = oms.client.post(
             "/api/v1/portfolios",
-            json={"name": "main"},
+            json={"name": "main", "allocated_capital": "10000"},
             headers={"Authorization": f"Bearer {OMS_TOKEN}"},
         )
         assert created.status_code == 201, created.text

@@ -64,6 +64,7 @@ KIND_EMOJI = {
     AlertKind.LOSS_LIMIT_WARNING: ":warning:",
     AlertKind.LOSS_LIMIT_BREACH: ":rotating_light:",
     AlertKind.PORTFOLIO_PAUSED: ":double_vertical_bar:",
+    AlertKind.PORTFOLIO_LOSS_LIMIT: ":rotating_light:",
     AlertKind.ORDER_REJECTED: ":x:",
     AlertKind.ORDER_FILLED: ":white_check_mark:",
     AlertKind.RECONCILE_OFF: ":mag:",
@@ -78,6 +79,7 @@ DEFAULT_TITLES = {
     AlertKind.LOSS_LIMIT_WARNING: "Daily loss nearing its limit",
     AlertKind.LOSS_LIMIT_BREACH: "Daily loss limit breached",
     AlertKind.PORTFOLIO_PAUSED: "Portfolio paused",
+    AlertKind.PORTFOLIO_LOSS_LIMIT: "Portfolio daily loss limit reached",
     AlertKind.ORDER_REJECTED: "Order rejected",
     AlertKind.ORDER_FILLED: "Order filled",
     AlertKind.RECONCILE_OFF: "The OMS and the broker disagree",
@@ -430,6 +432,33 @@ def portfolio_paused(body: Body, title: str | None = None, at: datetime | None =
     return _message(kind, title, body, f"{portfolio}, by {who}", blocks)
 
 
+def portfolio_loss_limit(
+    body: Body, title: str | None = None, at: datetime | None = None
+) -> Message:
+    """A portfolio reached its daily loss limit: it is paused; nothing was closed."""
+    kind = AlertKind.PORTFOLIO_LOSS_LIMIT
+    portfolio = _text(body.get("portfolio"), 100)
+    limit = _limit(body.get("limit"))
+    used = _percent_of_limit(body.get("fraction"))
+    daily = formatting.signed_money(body.get("daily_pl"))
+    blocks = [
+        *_start(kind, title, body, at),
+        _section(
+            f":rotating_light: Portfolio *{portfolio}* lost {daily} today, reaching its {limit} "
+            f"daily loss limit ({used}). It is paused by *the OMS itself*: it takes no new "
+            "orders until someone resumes it. Nothing was closed."
+        ),
+        _fields(
+            ("Portfolio", portfolio),
+            ("Today's P&L", daily),
+            ("Limit", limit),
+            ("Used", used),
+        ),
+    ]
+    text = f"{portfolio} paused: today's P&L {daily}, {used} of its {limit} limit"
+    return _message(kind, title, body, text, blocks)
+
+
 def _order_line(body: Body, qty_key: str) -> str:
     side = _text(body.get("side"), 8).upper()
     symbol = _text(body.get("symbol"), 21)
@@ -545,6 +574,7 @@ BUILDERS: dict[AlertKind, Callable[[Body, str | None, datetime | None], Message]
     AlertKind.LOSS_LIMIT_WARNING: loss_limit_warning,
     AlertKind.LOSS_LIMIT_BREACH: loss_limit_breach,
     AlertKind.PORTFOLIO_PAUSED: portfolio_paused,
+    AlertKind.PORTFOLIO_LOSS_LIMIT: portfolio_loss_limit,
     AlertKind.ORDER_REJECTED: order_rejected,
     AlertKind.ORDER_FILLED: order_filled,
     AlertKind.RECONCILE_OFF: reconcile_off,

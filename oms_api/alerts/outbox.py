@@ -40,6 +40,7 @@ class AlertKind(StrEnum):
     LOSS_LIMIT_WARNING = "loss_limit_warning"
     LOSS_LIMIT_BREACH = "loss_limit_breach"
     PORTFOLIO_PAUSED = "portfolio_paused"
+    PORTFOLIO_LOSS_LIMIT = "portfolio_loss_limit"  # a portfolio's daily loss limit: paused
     ORDER_REJECTED = "order_rejected"
     ORDER_FILLED = "order_filled"
     RECONCILE_OFF = "reconcile_off"  # the OMS and the broker disagree (scheduled/start-up run)

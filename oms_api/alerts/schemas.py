@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from oms_api.alerts.models import AlertState
+from oms_api.alerts.outbox import AlertKind
 
 Delivery = Literal["configured", "not configured"]
 
@@ -15,10 +16,7 @@ Delivery = Literal["configured", "not configured"]
 class AlertPublic(BaseModel):
     id: int
     created_at: datetime
-    kind: str = Field(
-        description="stop_started, stop_finished, stop_incomplete, halted, resumed, "
-        "loss_limit_warning, loss_limit_breach, portfolio_paused, order_rejected or order_filled."
-    )
+    kind: str = Field(description="One of: " + ", ".join(kind.value for kind in AlertKind) + ".")
     severity: str = Field(description="info, warning or critical.")
     title: str
     channel: str | None = Field(

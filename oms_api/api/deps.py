@@ -19,6 +19,8 @@ from oms_api.orders.requests import TradeRequest
 from oms_api.orders.service import OrderService
 from oms_api.portfolios.models import PortfolioCreate, PortfolioUpdate
 from oms_api.portfolios.service import PortfolioService
+from oms_api.risk.limits import LimitsService
+from oms_api.risk.requests import PortfolioLimitsUpdate
 from oms_api.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False)
@@ -51,11 +53,16 @@ async def get_audit(runtime: RuntimeDep) -> AuditService:
     return AuditService(runtime.engine)  # holds only the engine: nothing to share
 
 
+async def get_limits(runtime: RuntimeDep) -> LimitsService:
+    return LimitsService(runtime.engine)  # holds only the engine: nothing to share
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 OrdersDep = Annotated[OrderService, Depends(get_orders)]
 PortfoliosDep = Annotated[PortfolioService, Depends(get_portfolios)]
 MarketDep = Annotated[MarketService, Depends(get_market)]
 AuditDep = Annotated[AuditService, Depends(get_audit)]
+LimitsDep = Annotated[LimitsService, Depends(get_limits)]
 
 
 async def require_token(
@@ -112,5 +119,6 @@ IdempotencyKeyDep = Annotated[str | None, Depends(get_idempotency_key)]
 TradeRequestBody = Annotated[TradeRequest, Depends(JsonBody(TradeRequest))]
 PortfolioCreateBody = Annotated[PortfolioCreate, Depends(JsonBody(PortfolioCreate))]
 PortfolioUpdateBody = Annotated[PortfolioUpdate, Depends(JsonBody(PortfolioUpdate))]
+PortfolioLimitsBody = Annotated[PortfolioLimitsUpdate, Depends(JsonBody(PortfolioLimitsUpdate))]
 CancelRequestBody = Annotated[CancelRequest, Depends(OptionalJsonBody(CancelRequest))]
 RefusalReportBody = Annotated[RefusalReport, Depends(JsonBody(RefusalReport))]

@@ -19,7 +19,10 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     400: "Refused by a rule (symbol, quantity, price, portfolio, cursor...); "
     "nothing was written or sent.",
     401: "Missing or invalid bearer token.",
-    402: "The broker refused the order: insufficient buying power.",
+    402: "Not enough money: the portfolio's free capital (`portfolio_capital_exceeded`, "
+    "nothing written or sent), or the broker's buying power.",
+    403: "A portfolio limit refused the order (symbol not allowed or denied, order or "
+    "position too large); nothing was written or sent.",
     404: "No such trade or portfolio.",
     409: "Conflict with the current state: a paused portfolio, an Idempotency-Key used for "
     "another trade, a portfolio that exists, or a trade that can no longer be canceled.",

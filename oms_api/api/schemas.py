@@ -53,9 +53,26 @@ class AccountView(BaseModel):
     buying_power: Decimal
     portfolio_value: Decimal
     mode: str
+    allocated_capital: PublicDecimal = Field(
+        description="Every portfolio's capital added up, paused ones included."
+    )
+    available_capital: PublicDecimal = Field(
+        description="buying_power - allocated_capital: what a new or larger portfolio may "
+        "take; negative when the portfolios are promised more than the account can buy."
+    )
+    total_realized_pnl: PublicDecimal = Field(
+        description="Every portfolio's realized P&L from its own fills (average cost), summed."
+    )
+    daily_pnl: PublicDecimal | None = Field(
+        description="equity - last_equity (the previous close), as Alpaca's dashboard shows "
+        "today's P&L; null when the broker does not say."
+    )
 
 
 class PositionView(BaseModel):
+    """One (portfolio, symbol) the portfolios hold, or what the broker holds of a symbol
+    beyond the portfolios' sum (`managed: false`, `portfolio: null`)."""
+
     symbol: str
     qty: Decimal
     side: str
@@ -65,6 +82,11 @@ class PositionView(BaseModel):
     cost_basis: Decimal
     unrealized_pl: Decimal | None
     unrealized_plpc: Decimal | None
+    portfolio: str | None = Field(description="The portfolio holding it; null when unmanaged.")
+    managed: bool = Field(
+        description="False for what the broker holds beyond the portfolios' books (e.g. a "
+        "trade made in Alpaca's dashboard, a transfer in)."
+    )
 
 
 class PortfolioPositionView(BaseModel):
@@ -181,3 +203,50 @@ class PositionsByPortfolioView(BaseModel):
     broker_positions_available: bool
     warnings: list[str]
     as_of: datetime
+
+
+class PortfolioLimitsView(BaseModel):
+    allowed_symbols: list[str] | None = Field(description="Only these may be traded; null: any")
+    denied_symbols: list[str] | None = Field(description="These may not be traded; null: none")
+    max_order_notional: PublicDecimal | None
+    max_position_value: PublicDecimal | None
+
+
+class PortfolioSummaryView(BaseModel):
+    """GET /portfolios: a portfolio with its P&L and limits."""
+
+    id: int
+    name: str
+    allocated_capital: PublicDecimal
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    daily_loss_limit: PublicDecimal | None = Field(
+        description="Reaching minus this today pauses the portfolio; null: no limit."
+    )
+    realized_pnl: PublicDecimal = Field(description="From its own fills (average cost).")
+    unrealized_pnl: PublicDecimal | None = Field(
+        description="Its positions at the broker's current prices less their cost; null "
+        "when a price is unknown (the broker could not be asked, or does not hold a symbol)."
+    )
+    today_pnl: PublicDecimal | None = Field(
+        description="Value now - value at the previous close - net cash paid for today's "
+        "fills (New York's trading date); null when a price it needs is unknown."
+    )
+    limits: PortfolioLimitsView
+
+
+class PnlPointView(BaseModel):
+    at: datetime
+    realized_pnl: PublicDecimal
+    total_pnl: PublicDecimal = Field(description="realized + unrealized at this point's prices")
+
+
+class PnlSeriesView(BaseModel):
+    portfolio: str | None = Field(description="null: the whole desk (every portfolio summed)")
+    period: str
+    since: datetime
+    points: list[PnlPointView] = Field(description="Oldest first; the last one is now")
+    realized_pnl: PublicDecimal
+    unrealized_pnl: PublicDecimal
+    total_pnl: PublicDecimal

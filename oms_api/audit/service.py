@@ -53,6 +53,7 @@ class AuditAction(StrEnum):
     PORTFOLIO_UPDATE = "portfolio_update"
     PORTFOLIO_PAUSE = "portfolio_pause"
     PORTFOLIO_RESUME = "portfolio_resume"
+    PORTFOLIO_LIMITS = "portfolio_limits"  # a portfolio's pre-trade limits set or cleared
     LOSS_LIMIT_BREACH = "loss_limit_breach"
     REFUSED_BY_BOT = "refused_by_bot"
     RECONCILE_RUN = "reconcile_run"  # an on-demand comparison with the broker

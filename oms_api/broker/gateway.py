@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import http
+import itertools
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 from uuid import UUID
@@ -27,12 +28,14 @@ from uuid import UUID
 import requests
 from alpaca.common.exceptions import APIError
 from alpaca.data.historical import StockHistoricalDataClient
-from alpaca.data.requests import StockSnapshotRequest
+from alpaca.data.requests import StockBarsRequest, StockSnapshotRequest
+from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderClass, OrderSide, QueryOrderStatus, TimeInForce
 from alpaca.trading.models import Order as AlpacaOrder
 from alpaca.trading.requests import (
     GetOrdersRequest,
+    GetPortfolioHistoryRequest,
     LimitOrderRequest,
     MarketOrderRequest,
     OrderRequest,
@@ -53,6 +56,7 @@ from oms_api.broker.budget import (
 from oms_api.broker.models import (
     Account,
     Asset,
+    Bar,
     BrokerBusy,
     BrokerContact,
     BrokerError,
@@ -64,6 +68,8 @@ from oms_api.broker.models import (
     MarketClock,
     OrderSubmission,
     Outcome,
+    PortfolioHistory,
+    PortfolioHistoryPoint,
     Position,
     PositionClose,
     Quote,
@@ -90,6 +96,22 @@ KEYS_REFUSED_MESSAGE = (
 )
 # 4xx answers that do not settle anything: the request may be fine a moment later.
 _AMBIGUOUS_4XX = {408, 425, 429}
+# Bars: Alpaca's largest page, and how many pages one call follows before it gives up (a
+# broker that keeps handing out page tokens must not keep a thread forever).
+BARS_PAGE_SIZE = 10_000
+BARS_MAX_PAGES = 50
+_BAR_UNITS = {
+    "Min": TimeFrameUnit.Minute,
+    "T": TimeFrameUnit.Minute,
+    "Hour": TimeFrameUnit.Hour,
+    "H": TimeFrameUnit.Hour,
+    "Day": TimeFrameUnit.Day,
+    "D": TimeFrameUnit.Day,
+    "Week": TimeFrameUnit.Week,
+    "W": TimeFrameUnit.Week,
+    "Month": TimeFrameUnit.Month,
+    "M": TimeFrameUnit.Month,
+}
 
 
 # ---------------------------------------------------------------------------- transport
@@ -793,6 +815,80 @@ class AlpacaGateway:
             timestamp=_utc(trade.timestamp),  # type: ignore[arg-type]
         )
 
+    # ------------------------------------------------------------------ history for charts
+    def get_portfolio_history(
+        self,
+        period: str,
+        timeframe: str,
+        *,
+        end: datetime | None = None,
+        intraday_reporting: str | None = None,
+        pnl_reset: str | None = None,
+        priority: Priority = Priority.READ,
+    ) -> PortfolioHistory:
+        """`GET /v2/account/portfolio/history`: the account's equity and P/L over `period`
+        (1D, 1W, 1M, 3M, 1A, all, ...) in `timeframe` windows (1Min, 5Min, 15Min, 1H, 1D),
+        ending at `end` (default: now). Alpaca's defaults otherwise: market hours only, and
+        intraday P/L from the previous close, day by day (`pnl_reset="no_reset"` to not)."""
+        request = GetPortfolioHistoryRequest(
+            period=period,
+            timeframe=timeframe,
+            end=_utc(end),
+            intraday_reporting=intraday_reporting,
+            pnl_reset=pnl_reset,
+        )
+        params = request.to_request_fields()
+        # The raw JSON: alpaca-py's model refuses the nulls Alpaca sends for windows it has no
+        # value for, and drops base_value_asof.
+        body = self._call(lambda: self._trading.get("/account/portfolio/history", params), priority)
+        try:
+            return _portfolio_history(body)
+        except (ValueError, TypeError, ArithmeticError, OSError) as error:
+            raise _unreadable("portfolio history", error) from None
+
+    def get_stock_bars(
+        self,
+        symbols: list[str],
+        timeframe: str,
+        start: datetime,
+        end: datetime | None = None,
+        *,
+        priority: Priority = Priority.READ,
+    ) -> dict[str, list[Bar]]:
+        """`GET /v2/stocks/bars`: each symbol's bars (oldest first) from `start` to `end`
+        (default: now), following every page; every symbol asked for is a key. `timeframe` as
+        Alpaca writes it: 1Min, 5Min, 15Min, 1Hour, 1Day (ValueError for one it does not know,
+        before anything is sent)."""
+        keys = sorted({s.strip().upper() for s in symbols if s and s.strip()})
+        if not keys:
+            return {}
+        request = StockBarsRequest(
+            symbol_or_symbols=keys,
+            timeframe=_bars_timeframe(timeframe),
+            start=_utc(start),
+            end=_utc(end),
+            limit=BARS_PAGE_SIZE,
+        )
+        params = request.to_request_fields()
+        found: dict[str, list[Bar]] = {key: [] for key in keys}
+        tokens_seen: set[str] = set()
+        token: str | None = None
+        for _ in range(BARS_MAX_PAGES):
+            page = params if token is None else {**params, "page_token": token}
+            body = self._call(lambda page=page: self._data.get("/stocks/bars", page), priority)
+            try:
+                token = _bars_page(body, found)
+            except (ValueError, TypeError, ArithmeticError, OSError) as error:
+                raise _unreadable("bars", error) from None
+            if token is None:
+                return found
+            if token in tokens_seen:
+                raise _unreadable("bars", ValueError("a page token came back twice"))
+            tokens_seen.add(token)
+        raise BrokerUnavailable(
+            BrokerError(None, None, f"the broker's bars ran past {BARS_MAX_PAGES} pages")
+        )
+
     def ping(self) -> bool:
         """Can we reach the broker with these keys right now? Never raises, never waits for
         the budget (the lowest priority: it only runs when a slot is free)."""
@@ -876,6 +972,125 @@ def _positive(value: Any) -> Decimal | None:
     return number if number is not None and number > 0 else None
 
 
+def _unreadable(what: str, error: Exception) -> BrokerUnavailable:
+    log.warning("unreadable %s from the broker: %s", what, error)
+    return BrokerUnavailable(BrokerError(None, None, f"unreadable {what} from the broker: {error}"))
+
+
+def _number(value: Any) -> Decimal:
+    """A JSON number (or numeric string) as Decimal; ValueError for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"not a number: {value!r}")
+    number = Decimal(str(value))  # str(): a float's shortest repr, so 100012.35 stays that
+    if not number.is_finite():
+        raise ValueError(f"not a number: {value!r}")
+    return number
+
+
+def _list_of(body: dict[str, Any], key: str) -> list[Any]:
+    value = body.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f"{key} is not a list")
+    return value
+
+
+def _portfolio_history(body: Any) -> PortfolioHistory:
+    if not isinstance(body, dict):
+        raise ValueError("not a JSON object")
+    stamps = _list_of(body, "timestamp")
+    equities = _list_of(body, "equity")
+    gains = _list_of(body, "profit_loss")
+    ratios = _list_of(body, "profit_loss_pct")
+    if not len(stamps) == len(equities) == len(gains) == len(ratios):
+        raise ValueError("its series have different lengths")
+    points = []
+    for stamp, equity, gain, ratio in zip(stamps, equities, gains, ratios, strict=True):
+        if equity is None or gain is None:
+            continue  # Alpaca sends null for a window it has no value for
+        if isinstance(stamp, bool) or not isinstance(stamp, int | float):
+            raise ValueError(f"not a timestamp: {stamp!r}")
+        points.append(
+            PortfolioHistoryPoint(
+                at=datetime.fromtimestamp(stamp, UTC),
+                equity=_number(equity),
+                profit_loss=_number(gain),
+                profit_loss_pct=None if ratio is None else _number(ratio),
+            )
+        )
+    timeframe = body.get("timeframe")
+    if not isinstance(timeframe, str):
+        raise ValueError("no timeframe")
+    base = body.get("base_value")
+    return PortfolioHistory(
+        points=points,
+        base_value=None if base is None else _number(base),
+        timeframe=timeframe,
+        base_value_asof=_date_or_none(body.get("base_value_asof")),
+    )
+
+
+def _date_or_none(value: Any) -> date | None:
+    # Alpaca once sent "0000-00-00" here for days: no date is no base date, not a broken reply.
+    if not isinstance(value, str):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _bars_timeframe(text: str) -> TimeFrame:
+    amount = "".join(itertools.takewhile(str.isdigit, text.strip()))
+    unit = _BAR_UNITS.get(text.strip()[len(amount) :])
+    if not amount or unit is None:
+        raise ValueError(f"unsupported bars timeframe {text!r} (e.g. 1Min, 15Min, 1Hour, 1Day)")
+    return TimeFrame(int(amount), unit)  # ValueError for an amount Alpaca does not take
+
+
+def _bars_page(body: Any, found: dict[str, list[Bar]]) -> str | None:
+    """Add one page's bars to `found` (symbols not asked for are ignored); the next token."""
+    if not isinstance(body, dict):
+        raise ValueError("not a JSON object")
+    by_symbol = body.get("bars")
+    if by_symbol is None:
+        by_symbol = {}
+    if not isinstance(by_symbol, dict):
+        raise ValueError("bars is not an object")
+    for symbol, bars in by_symbol.items():
+        if symbol not in found or bars is None:
+            continue
+        if not isinstance(bars, list):
+            raise ValueError(f"the bars of {symbol} are not a list")
+        for raw in bars:
+            if not isinstance(raw, dict):
+                raise ValueError(f"a bar of {symbol} is not an object")
+            found[symbol].append(
+                Bar(
+                    at=_bar_time(raw.get("t")),
+                    open=_number(raw.get("o")),
+                    high=_number(raw.get("h")),
+                    low=_number(raw.get("l")),
+                    close=_number(raw.get("c")),
+                    volume=_number(raw.get("v", 0)),
+                )
+            )
+    token = body.get("next_page_token")
+    if token is not None and not isinstance(token, str):
+        raise ValueError("next_page_token is not a string")
+    return token or None
+
+
+def _bar_time(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError(f"not a bar time: {value!r}")
+    moment = datetime.fromisoformat(value)  # Python 3.11 reads "Z" and nanoseconds
+    if moment.tzinfo is None:
+        raise ValueError(f"a bar time without a zone: {value!r}")
+    return moment.astimezone(UTC)
+
+
 def _position(p: Any) -> Position:
     return Position(
         symbol=p.symbol,
@@ -887,4 +1102,5 @@ def _position(p: Any) -> Position:
         cost_basis=_dec(p.cost_basis) or Decimal(0),
         unrealized_pl=_dec(p.unrealized_pl),
         unrealized_plpc=_dec(p.unrealized_plpc),
+        lastday_price=_dec(getattr(p, "lastday_price", None)),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -159,6 +159,41 @@ class Position:
     cost_basis: Decimal
     unrealized_pl: Decimal | None
     unrealized_plpc: Decimal | None
+    # The price at the previous trading day's close: today's P&L is qty x (current - this).
+    lastday_price: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class PortfolioHistoryPoint:
+    """The account at one point of its history: the window starting `at`, valued at its end."""
+
+    at: datetime  # UTC, the start of the window (Alpaca labels windows by their start)
+    equity: Decimal
+    profit_loss: Decimal  # from the base value (per day, under 1D, by default)
+    profit_loss_pct: Decimal | None  # a fraction: 0.012 is 1.2 %
+
+
+@dataclass(frozen=True)
+class PortfolioHistory:
+    """Alpaca's portfolio history: equity and P/L over time, oldest first."""
+
+    points: list[PortfolioHistoryPoint]
+    base_value: Decimal | None
+    timeframe: str
+    # The trading day whose closing equity is the base; None: the first point is the base.
+    base_value_asof: date | None = None
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One price bar (candle); `at` is the start of its interval, in UTC."""
+
+    at: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
 
 
 @dataclass(frozen=True)

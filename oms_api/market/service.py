@@ -3,7 +3,8 @@ for the API."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from oms_api.broker.models import (
@@ -27,6 +28,9 @@ class BrokerReads(Protocol):
     def get_clock(self) -> MarketClock: ...
     def get_quote(self, symbol: str) -> Quote: ...
     def get_asset(self, symbol: str) -> Any: ...
+    def get_stock_bars(
+        self, symbols: Sequence[str], timeframe: str, start: datetime, end: datetime
+    ) -> dict[str, list[Any]]: ...
 
 
 class MarketService:
@@ -67,3 +71,13 @@ class MarketService:
         if asset is None:
             raise ServiceError(400, "invalid_symbol", f"invalid symbol: {symbol}")
         return self._call(f"the quote for {symbol}", lambda: self.broker.get_quote(symbol))
+
+    def bars(
+        self, symbols: Sequence[str], timeframe: str, start: datetime, end: datetime
+    ) -> dict[str, list[Any]]:
+        """Price bars (at, open, high, low, close, volume) of each symbol from `start` to
+        `end`, by symbol (a symbol without bars may be absent)."""
+        return self._call(
+            "price bars",
+            lambda: self.broker.get_stock_bars(list(symbols), timeframe, start, end),
+        )

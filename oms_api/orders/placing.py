@@ -12,7 +12,7 @@ import logging
 import threading
 from contextlib import ExitStack
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.engine import Engine
 
@@ -27,10 +27,12 @@ from oms_api.broker.models import (
     BrokerUnavailable,
     MarketClock,
     Outcome,
+    Quote,
     SubmitResult,
 )
 from oms_api.controls.state import read_state
 from oms_api.errors import ServiceError, broker_busy
+from oms_api.market.service import BrokerReads, MarketService
 from oms_api.orders.context import OrderContext, TradeOutcome, rejection, stored_error
 from oms_api.orders.enums import (
     TERMINAL_STATUSES,
@@ -48,6 +50,8 @@ from oms_api.orders.settling import LOST_ANSWER_NOTE, Settlement, submission_of
 from oms_api.orders.state import from_broker_status
 from oms_api.orders.writer import RecordRefused
 from oms_api.portfolios.models import Portfolio
+from oms_api.portfolios.service import PortfolioService
+from oms_api.risk.pretrade import LatestPrices, PreTradeChecks, ProposedOrder
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +99,10 @@ class TradePlacement:
         self.reads = reads
         self.settlement = settlement
         self.in_flight = in_flight
+        # Capital and limits, checked when an order is recorded; prices from the broker's
+        # quote (the market service's, with its errors), cached briefly for estimates.
+        self.market = MarketService(cast(BrokerReads, ctx.broker))
+        self.risk = PreTradeChecks(PortfolioService(engine), LatestPrices(self._quote))
 
     def place_trade(
         self,
@@ -129,6 +137,23 @@ class TradePlacement:
                 f"the market is closed; it opens at {clock.next_open.isoformat()} — {NOTHING_SENT}",
                 {"market_open": False, "next_open": clock.next_open.isoformat()},
             )
+        risk_reducing = origin is OrderOrigin.EMERGENCY_SELL
+        # The price estimate is read before the broker slot is taken (the slot pays for the
+        # submit); the checks themselves run when the order is recorded.
+        estimated_price, risk_check = None, None
+        if not risk_reducing:
+            estimated_price = self.risk.estimated_price(request, valid.symbol)
+            risk_check = self.risk.check(
+                ProposedOrder(
+                    portfolio_id=portfolio_id,
+                    portfolio=portfolio_name,
+                    symbol=valid.symbol,
+                    side=request.side,
+                    qty=request.qty,
+                    notional=request.notional,
+                    price=estimated_price,
+                )
+            )
 
         with ExitStack() as slot:
             try:
@@ -147,18 +172,19 @@ class TradePlacement:
                 "idempotency_key": idempotency_key,
                 "request_fingerprint": fingerprint,
                 "origin": origin.value,
+                "estimated_price": estimated_price,
             }
             actor = Actor.of(request.requested_by, request.requested_by_name)
             action = (
                 AuditAction.TRADE if origin is OrderOrigin.TRADE else AuditAction.EMERGENCY_SELL
             )
-            risk_reducing = origin is OrderOrigin.EMERGENCY_SELL
             try:
                 order = ctx.writer.record_new(
                     values,
                     audit_values(actor, action, None, _trade_details(values, portfolio_name)),
                     allow_paused=risk_reducing,
                     allow_halted=risk_reducing,
+                    check=risk_check,
                 )
             except RecordRefused:
                 raise self._refusal(request, portfolio_id, actor, action) from None
@@ -421,6 +447,16 @@ class TradePlacement:
             raise TradeRejected("invalid_symbol", f"{symbol} is not tradable", "symbol")
         return asset
 
+    def _quote(self, symbol: str) -> Quote:
+        """The latest price for an order's estimate. Part of placing the order, so paid at the
+        submit's priority: a trade is never refused for want of a (lower) read slot, and a
+        spent budget refuses it here, with nothing written or sent."""
+        try:
+            with self.ctx.broker.reserved(Priority.SUBMIT):
+                return self.market.quote(symbol)
+        except BudgetExhausted as error:
+            raise broker_busy(error.wait_needed) from None
+
     def _clock(self) -> MarketClock | None:
         try:
             return self.ctx.broker.get_clock()
@@ -448,6 +484,7 @@ class TradePlacement:
             "take_profit_limit_price": take_profit.limit_price if take_profit else None,
             "stop_loss_stop_price": stop_loss.stop_price if stop_loss else None,
             "stop_loss_limit_price": stop_loss.limit_price if stop_loss else None,
+            "estimated_price": None,
             "extended_hours": request.extended_hours,
             "status": OrderStatus.PENDING_SUBMIT.value,
             "broker_status": None,

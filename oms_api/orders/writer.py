@@ -244,11 +244,17 @@ class OrderWriter:
         *,
         allow_paused: bool = False,
         allow_halted: bool = False,
+        check: Callable[[Connection], None] | None = None,
     ) -> Order | None:
         """Commit a new order (pending_submit), its first event and its audit row, durably,
         before anything is sent, if its portfolio is active and trading is not halted at that
         moment (else RecordRefused); an emergency sell may pass either check. None when a
-        concurrent request recorded the same Idempotency-Key first."""
+        concurrent request recorded the same Idempotency-Key first.
+
+        `check` (the pre-trade risk checks) runs in the same transaction, after those two and
+        with the portfolio's row locked until the order is committed, so the portfolio's
+        checked orders are recorded one at a time, each seeing the ones before it; whatever it
+        raises refuses the order with nothing written."""
         first_event = self._event(
             {**values, "id": None}, None, EventSource.API, "recorded before sending"
         )
@@ -259,10 +265,10 @@ class OrderWriter:
                 Actor.of(values.get("requested_by")), AuditAction.TRADE, None, details
             )
         try:
-            if self._postgres:
+            if self._postgres and check is None:
                 order_id = self._record_postgres(values, first_event, audit, guards)
             else:
-                order_id = self._record_sqlite(values, first_event, audit, guards)
+                order_id = self._record_in_transaction(values, first_event, audit, guards, check)
         except IntegrityError:
             if values.get("idempotency_key") is not None:
                 return None
@@ -289,8 +295,20 @@ class OrderWriter:
         with self._autocommit.connect() as connection:
             return connection.execute(self._record_statement, params).scalar()
 
-    def _record_sqlite(self, values: Row, first_event: Row, audit: Row, guards: Row) -> int | None:
-        with self._sqlite_lock, self.engine.begin() as connection:
+    def _record_in_transaction(
+        self,
+        values: Row,
+        first_event: Row,
+        audit: Row,
+        guards: Row,
+        check: Callable[[Connection], None] | None,
+    ) -> int | None:
+        """SQLite's way of recording (one process: its writers take turns), and both databases'
+        when a pre-trade check must run between the guards and the insert."""
+        lock = contextlib.nullcontext() if self._postgres else self._sqlite_lock
+        with lock, self.engine.begin() as connection:
+            if check is not None:
+                self._lock_portfolio(connection, values["portfolio_id"])
             if not guards["allow_paused"]:
                 active = connection.execute(
                     select(PORTFOLIOS.c.id).where(
@@ -306,11 +324,39 @@ class OrderWriter:
                 ).first()
                 if halted is not None:
                     return None
+            if check is not None and not self._key_recorded(connection, values):
+                check(connection)  # raises to refuse: the transaction is rolled back
             # Parameters apart from the statement: its compiled form is cached.
             order_id = connection.execute(ORDERS.insert(), values).inserted_primary_key[0]
             connection.execute(EVENTS.insert(), {**first_event, "order_id": order_id})
             connection.execute(AUDIT.insert(), {**audit, "target": f"trade {order_id}"})
             return order_id
+
+    @staticmethod
+    def _key_recorded(connection: Connection, values: Row) -> bool:
+        """A twin request recorded this Idempotency-Key first: its answer is replayed, so this
+        one is not checked (its refusal would contradict the first answer); the insert below
+        meets the unique key instead."""
+        key = values.get("idempotency_key")
+        if key is None:
+            return False
+        found = connection.execute(select(ORDERS.c.id).where(ORDERS.c.idempotency_key == key))
+        return found.first() is not None
+
+    def _lock_portfolio(self, connection: Connection, portfolio_id: int) -> None:
+        """Hold the portfolio's row until the transaction ends. SQLite locks the database, not
+        rows: a write (that changes nothing) takes its one write lock now, so no other
+        connection or process writes between the check and the insert."""
+        if self._postgres:
+            connection.execute(
+                select(PORTFOLIOS.c.id).where(PORTFOLIOS.c.id == portfolio_id).with_for_update()
+            )
+        else:
+            connection.execute(
+                update(PORTFOLIOS)
+                .where(PORTFOLIOS.c.id == portfolio_id)
+                .values(status=PORTFOLIOS.c.status, updated_at=PORTFOLIOS.c.updated_at)
+            )
 
     def adopt(
         self,

@@ -18,6 +18,10 @@ REQUESTED_BY_HELP = "A Slack user id (U… or W…) when a person asks from Slac
 REQUESTED_BY_NAME_HELP = "The Slack user's name, shown next to the id in the audit trail."
 
 PORTFOLIO_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+DAILY_LOSS_LIMIT_HELP = (
+    "The most the portfolio may lose in one trading day, in dollars (positive, 2 decimals): "
+    "reaching it pauses the portfolio. null: no limit."
+)
 
 
 def portfolio_key(name: str) -> str:
@@ -35,6 +39,10 @@ class PortfolioBase(SQLModel):
 
 class PortfolioCreate(PortfolioBase):
     model_config = ConfigDict(extra="forbid")
+
+    daily_loss_limit: Decimal | None = Field(
+        default=None, gt=0, max_digits=18, decimal_places=2, description=DAILY_LOSS_LIMIT_HELP
+    )
 
     requested_by: StorableText | None = Field(
         default=None, max_length=100, description=REQUESTED_BY_HELP
@@ -54,6 +62,10 @@ class PortfolioUpdate(SQLModel):
 
     allocated_capital: Decimal | None = Field(default=None, ge=0, max_digits=18, decimal_places=2)
     status: PortfolioStatus | None = None
+    # Left out: unchanged; null given explicitly: the limit is removed (see model_fields_set).
+    daily_loss_limit: Decimal | None = Field(
+        default=None, gt=0, max_digits=18, decimal_places=2, description=DAILY_LOSS_LIMIT_HELP
+    )
     reason: StorableText | None = Field(
         default=None, max_length=500, description="Why (kept in the audit trail)."
     )
@@ -101,5 +113,6 @@ class Portfolio(SQLModel, table=True):
 class PortfolioPublic(PortfolioBase):
     id: int
     status: PortfolioStatus
+    daily_loss_limit: Decimal | None = None
     created_at: datetime
     updated_at: datetime

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from oms_api.alerts.outbox import AlertKind, enqueue
 from oms_api.audit.models import AuditResult
@@ -25,6 +25,13 @@ from oms_api.errors import ServiceError
 from oms_api.orders.enums import PortfolioStatus
 from oms_api.orders.models import Fill, Order, OrderAllocation
 from oms_api.portfolios.models import Portfolio, PortfolioCreate, PortfolioUpdate, portfolio_key
+from oms_api.risk.capital import (
+    AccountReads,
+    allocated_capital,
+    capital_refusal,
+    read_buying_power,
+    serialise_capital_changes,
+)
 
 CENT = Decimal("0.01")
 
@@ -78,33 +85,71 @@ class PortfolioService:
         self.engine = engine
         self.mode = mode  # shown on the alerts it records
 
-    def create(self, data: PortfolioCreate, actor: Actor | None = None) -> Portfolio:
+    def create(
+        self,
+        data: PortfolioCreate,
+        actor: Actor | None = None,
+        market: AccountReads | None = None,
+    ) -> Portfolio:
         """A new portfolio, its audit row in the same transaction. A name that exists is a
         409, recorded as refused in that one transaction too: the insert that finds the name
         taken (ON CONFLICT DO NOTHING) is the check, so no second transaction races it.
+
+        A capital above 0 must fit in what is available (the account's buying power, read
+        from `market` before the transaction, less every portfolio's capital): else a 409
+        `capital_exceeds_available`, recorded as refused; a broker that cannot be read refuses
+        it (503) with nothing written. The sum is read and the row written under the desk's
+        capital lock, so two creates never both pass against the same money.
         Without `actor` the OMS itself creates it (e.g. `oms up` creating main)."""
         actor = actor or Actor.system()
-        portfolio = Portfolio(name=data.name, allocated_capital=data.allocated_capital)
+        portfolio = Portfolio(
+            name=data.name,
+            allocated_capital=data.allocated_capital,
+            daily_loss_limit=_in_cents(data.daily_loss_limit),
+        )
+        buying_power = read_buying_power(market) if data.allocated_capital > 0 else None
         table = Portfolio.__table__  # type: ignore[attr-defined]
         values = portfolio.model_dump(exclude={"id"})
         insert = _insert_for(self.engine)(table).values(values)
         insert = insert.on_conflict_do_nothing(index_elements=[table.c.name])
         target = f"portfolio {data.name}"
-        details = {
+        details: dict[str, object] = {
             "allocated_capital": portfolio.allocated_capital.quantize(CENT),
             "status": portfolio.status,
         }
+        if data.daily_loss_limit is not None:
+            details["daily_loss_limit"] = _in_cents(data.daily_loss_limit)
+        refusal: ServiceError | None = None
+        created = None
         with self.engine.begin() as connection:
-            created = connection.execute(insert.returning(*table.c)).first()
-            if created is None:
-                details["refused"] = "portfolio_exists"
-                result = AuditResult.REFUSED
+            serialise_capital_changes(connection)
+            # A name that exists is refused as such (below), not for its capital.
+            if buying_power is not None and not self._name_taken(connection, data.name):
+                refusal = capital_refusal(
+                    data.allocated_capital, buying_power, allocated_capital(connection)
+                )
+            if refusal is None:
+                created = connection.execute(insert.returning(*table.c)).first()
+                if created is None:
+                    refusal = ServiceError(
+                        409, "portfolio_exists", f"portfolio {data.name!r} already exists"
+                    )
             else:
-                result = AuditResult.OK
+                details["capital_check"] = refusal.details
+            if refusal is not None:
+                details["refused"] = refusal.code
+            result = AuditResult.OK if refusal is None else AuditResult.REFUSED
             record(connection, actor, AuditAction.PORTFOLIO_CREATE, target, details, result)
-        if created is None:
-            raise ServiceError(409, "portfolio_exists", f"portfolio {data.name!r} already exists")
+        if refusal is not None:
+            raise refusal
+        assert created is not None
         return Portfolio(**created._mapping)  # as stored (e.g. NUMERIC(18, 2) on PostgreSQL)
+
+    @staticmethod
+    def _name_taken(connection: Connection, name: str) -> bool:
+        table = Portfolio.__table__  # type: ignore[attr-defined]
+        taken = connection.execute(select(table.c.id).where(table.c.name == name)).first()
+        return taken is not None
 
     def list(self) -> list[Portfolio]:
         with new_session(self.engine) as session:
@@ -119,56 +164,121 @@ class PortfolioService:
             raise ServiceError(404, "portfolio_not_found", f"portfolio {name!r} does not exist")
         return portfolio
 
-    def update(self, name: str, data: PortfolioUpdate, actor: Actor | None = None) -> Portfolio:
-        """Change a portfolio's capital or status (pause, resume), its audit row in the same
-        transaction: `portfolio_pause` / `portfolio_resume` when the status is set, else
-        `portfolio_update`, with each change's before and after. An unknown name is a 404,
-        recorded as refused in the transaction that looked for it. Without `actor` the OMS
-        itself changes it."""
+    def update(
+        self,
+        name: str,
+        data: PortfolioUpdate,
+        actor: Actor | None = None,
+        market: AccountReads | None = None,
+    ) -> Portfolio:
+        """Change a portfolio's capital, daily loss limit or status (pause, resume), its audit
+        row in the same transaction: `portfolio_pause` / `portfolio_resume` when the status is
+        set, else `portfolio_update`, with each change's before and after. An unknown name is a
+        404, recorded as refused in the transaction that looked for it.
+
+        Raising the capital, or resuming a paused portfolio, must fit in what is available
+        (buying power less the other portfolios' capital), read from `market`: else a 409
+        `capital_exceeds_available`, recorded as refused; a broker that cannot be read refuses
+        it (503) with nothing written. Lowering the capital or pausing never asks the broker.
+        Without `actor` the OMS itself changes it."""
         actor = actor or Actor.system()
         key = portfolio_key(name)
         action = _update_action(data)
+        # The broker is asked before the transaction (no lock is held across a network call),
+        # when the portfolio as it stands now says the change needs it.
+        buying_power: Decimal | None = None
         with new_session(self.engine) as session:
-            portfolio = session.exec(
-                select(Portfolio).where(Portfolio.name == key).with_for_update()
-            ).first()
-            if portfolio is None:
-                asked = data.model_dump(
-                    exclude_none=True, exclude={"requested_by", "requested_by_name", "reason"}
-                )
-                record(
-                    session.connection(),
-                    actor,
-                    action,
-                    f"portfolio {key}",
-                    {"refused": "portfolio_not_found", "asked": asked},
-                    AuditResult.REFUSED,
-                )
-                session.commit()
-                raise ServiceError(404, "portfolio_not_found", f"portfolio {name!r} does not exist")
-            changes: dict[str, dict[str, object]] = {}
-            if data.allocated_capital is not None:
-                changes["allocated_capital"] = {
-                    "from": portfolio.allocated_capital.quantize(CENT),
-                    "to": data.allocated_capital.quantize(CENT),
-                }
-                portfolio.allocated_capital = data.allocated_capital
-            if data.status is not None:
-                changes["status"] = {"from": portfolio.status, "to": data.status.value}
-                portfolio.status = data.status.value
-            portfolio.updated_at = utcnow()
-            session.add(portfolio)
-            record(
-                session.connection(),
-                actor,
-                action,
-                f"portfolio {portfolio.name}",
-                {"changes": changes, **({"reason": data.reason} if data.reason else {})},
-            )
-            if changes.get("status", {}).get("from") == "active" and portfolio.status == "paused":
-                self._paused_alert(session.connection(), portfolio.name, actor, data.reason)
-            session.commit()
-            session.refresh(portfolio)
+            current = session.exec(select(Portfolio).where(Portfolio.name == key)).first()
+        if current is not None and _needs_capital_check(current, data):
+            buying_power = read_buying_power(market)
+        while True:
+            with new_session(self.engine) as session:
+                connection = session.connection()
+                serialise_capital_changes(connection)
+                portfolio = session.exec(
+                    select(Portfolio).where(Portfolio.name == key).with_for_update()
+                ).first()
+                if portfolio is None:
+                    asked = data.model_dump(
+                        exclude_none=True, exclude={"requested_by", "requested_by_name", "reason"}
+                    )
+                    record(
+                        connection,
+                        actor,
+                        action,
+                        f"portfolio {key}",
+                        {"refused": "portfolio_not_found", "asked": asked},
+                        AuditResult.REFUSED,
+                    )
+                    session.commit()
+                    raise ServiceError(
+                        404, "portfolio_not_found", f"portfolio {name!r} does not exist"
+                    )
+                if _needs_capital_check(portfolio, data):
+                    if buying_power is None:
+                        # It changed since it was read (e.g. paused meanwhile): let go of the
+                        # locks, ask the broker, and look again.
+                        session.rollback()
+                        buying_power = read_buying_power(market)
+                        continue
+                    assert portfolio.id is not None
+                    capital = _capital_after(portfolio, data)
+                    others = allocated_capital(connection, excluding=portfolio.id)
+                    refusal = capital_refusal(capital, buying_power, others)
+                    if refusal is not None:
+                        asked = data.model_dump(
+                            mode="json",
+                            exclude_unset=True,
+                            exclude={"requested_by", "requested_by_name", "reason"},
+                        )
+                        record(
+                            connection,
+                            actor,
+                            action,
+                            f"portfolio {portfolio.name}",
+                            {"refused": refusal.code, "asked": asked, **refusal.details},
+                            AuditResult.REFUSED,
+                        )
+                        session.commit()
+                        raise refusal
+                portfolio = self._apply_update(session, portfolio, data, actor, action)
+            return portfolio
+
+    def _apply_update(
+        self,
+        session: Session,
+        portfolio: Portfolio,
+        data: PortfolioUpdate,
+        actor: Actor,
+        action: AuditAction,
+    ) -> Portfolio:
+        changes: dict[str, dict[str, object]] = {}
+        if data.allocated_capital is not None:
+            changes["allocated_capital"] = {
+                "from": portfolio.allocated_capital.quantize(CENT),
+                "to": data.allocated_capital.quantize(CENT),
+            }
+            portfolio.allocated_capital = data.allocated_capital
+        if "daily_loss_limit" in data.model_fields_set:
+            before, after = _in_cents(portfolio.daily_loss_limit), _in_cents(data.daily_loss_limit)
+            changes["daily_loss_limit"] = {"from": before, "to": after}
+            portfolio.daily_loss_limit = after
+        if data.status is not None:
+            changes["status"] = {"from": portfolio.status, "to": data.status.value}
+            portfolio.status = data.status.value
+        portfolio.updated_at = utcnow()
+        session.add(portfolio)
+        record(
+            session.connection(),
+            actor,
+            action,
+            f"portfolio {portfolio.name}",
+            {"changes": changes, **({"reason": data.reason} if data.reason else {})},
+        )
+        if changes.get("status", {}).get("from") == "active" and portfolio.status == "paused":
+            self._paused_alert(session.connection(), portfolio.name, actor, data.reason)
+        session.commit()
+        session.refresh(portfolio)
         return portfolio
 
     def value(self, name: str, market: MarketReads) -> PortfolioValuation:
@@ -233,14 +343,19 @@ class PortfolioService:
             warnings=warnings,
         )
 
-    def holdings(self, portfolio_id: int) -> list[HeldPosition]:
+    def holdings(
+        self, portfolio_id: int, *, connection: Connection | None = None
+    ) -> list[HeldPosition]:
         """Replay the portfolio's fills in time order (average-cost method)."""
-        return self.all_holdings(portfolio_id).get(portfolio_id, [])
+        return self.all_holdings(portfolio_id, connection=connection).get(portfolio_id, [])
 
-    def all_holdings(self, portfolio_id: int | None = None) -> dict[int, list[HeldPosition]]:
+    def all_holdings(
+        self, portfolio_id: int | None = None, *, connection: Connection | None = None
+    ) -> dict[int, list[HeldPosition]]:
         """Every portfolio's positions (or one's), from its fills, in two queries: the fills of
         its own orders, and its share of account-wide orders (an emergency stop's closing
-        orders, split by `order_allocations`)."""
+        orders, split by `order_allocations`). On the caller's `connection` when given (e.g.
+        inside the transaction that records an order)."""
         own = (
             select(
                 Order.portfolio_id,
@@ -274,9 +389,13 @@ class PortfolioService:
         if portfolio_id is not None:
             own = own.where(Order.portfolio_id == portfolio_id)
             shared = shared.where(OrderAllocation.portfolio_id == portfolio_id)
-        with new_session(self.engine) as session:
-            own_rows = session.exec(own).all()
-            shared_rows = session.exec(shared).all()
+        if connection is not None:
+            own_rows = connection.execute(own).all()
+            shared_rows = connection.execute(shared).all()
+        else:
+            with new_session(self.engine) as session:
+                own_rows = session.exec(own).all()
+                shared_rows = session.exec(shared).all()
         # A share of each fill, cumulatively: the share of everything filled so far, to 9
         # places, less what earlier fills already counted; the parts add up to the allocation.
         fills = [tuple(row) for row in own_rows]
@@ -386,6 +505,28 @@ class _Book:
         return HeldPosition(
             symbol, self.qty, average, self.cost.quantize(CENT), self.realized.quantize(CENT)
         )
+
+
+def _in_cents(amount: Decimal | None) -> Decimal | None:
+    # Stored to the cent, so it reads the same on SQLite (text) as on PostgreSQL (NUMERIC).
+    return amount.quantize(CENT) if amount is not None else None
+
+
+def _capital_after(portfolio: Portfolio, data: PortfolioUpdate) -> Decimal:
+    if data.allocated_capital is not None:
+        return data.allocated_capital
+    return portfolio.allocated_capital
+
+
+def _needs_capital_check(portfolio: Portfolio, data: PortfolioUpdate) -> bool:
+    """Raising the capital, or resuming a paused portfolio: the capital must fit again."""
+    raising = (
+        data.allocated_capital is not None and data.allocated_capital > portfolio.allocated_capital
+    )
+    resuming = (
+        data.status is PortfolioStatus.ACTIVE and portfolio.status != PortfolioStatus.ACTIVE.value
+    )
+    return raising or resuming
 
 
 def _update_action(data: PortfolioUpdate) -> AuditAction:

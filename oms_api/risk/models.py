@@ -43,3 +43,14 @@ class PortfolioLimits(SQLModel, table=True):
     updated_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
+
+
+class PortfolioLimitsPublic(SQLModel):
+    """A portfolio's limits as the API shows them (null: not set)."""
+
+    portfolio: str
+    allowed_symbols: list[str] | None = None
+    denied_symbols: list[str] | None = None
+    max_order_notional: Decimal | None = None
+    max_position_value: Decimal | None = None
+    updated_at: datetime | None = None  # null: never set

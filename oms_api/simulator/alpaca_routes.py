@@ -1,5 +1,5 @@
-"""Alpaca's routes: Trading API v2 and the Market Data "latest" endpoints, each behind the
-broker gate (auth, rate limit, counters, faults)."""
+"""Alpaca's routes: Trading API v2 and Market Data (latest trades, quotes, snapshots and
+historical bars), each behind the broker gate (auth, rate limit, counters, faults)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,12 @@ def trading_router() -> APIRouter:
     @router.get("/account")
     def get_account(sim: SimDep) -> Any:
         return sim.broker.account_json()
+
+    @router.get("/account/portfolio/history")
+    def get_portfolio_history(request: Request, sim: SimDep) -> Any:
+        # Numbers stay JSON numbers, as Alpaca sends them.
+        history = sim.broker.portfolio_history_json(dict(request.query_params))
+        return SimJSONResponse(history)
 
     @router.post("/orders")
     async def post_order(request: Request, sim: SimDep) -> Any:
@@ -124,6 +130,14 @@ def data_router() -> APIRouter:
             snap.pop("symbol")
             result[symbol] = snap
         return SimJSONResponse(result)
+
+    @router.get("/bars")
+    def bars(request: Request, sim: SimDep) -> Any:
+        return SimJSONResponse(sim.broker.bars_json(dict(request.query_params)))
+
+    @router.get("/{symbol}/bars")
+    def symbol_bars(symbol: str, request: Request, sim: SimDep) -> Any:
+        return SimJSONResponse(sim.broker.bars_json(dict(request.query_params), symbol))
 
     @router.get("/{symbol}/trades/latest")
     def latest_trade(symbol: str, sim: SimDep) -> Any:

@@ -25,7 +25,7 @@ from oms_api.simulator.clock import (
 )
 from oms_api.simulator.errors import invalid
 from oms_api.simulator.market import MarketModel, bid_ask
-from oms_api.simulator.orders import Fill, Position, SimOrder, dec, rfc3339
+from oms_api.simulator.orders import BalanceChange, Fill, Position, SimOrder, dec, rfc3339
 from oms_api.simulator.universe import Asset, built_in_assets
 
 QTY_PLACES = 9  # Alpaca accepts fractional quantities to 9 decimal places
@@ -61,6 +61,7 @@ class BrokerState:
     used_client_ids: set[str] = field(default_factory=set)
     positions: dict[str, Position] = field(default_factory=dict)
     fills: list[Fill] = field(default_factory=list)
+    balance_changes: list[BalanceChange] = field(default_factory=list)
 
 
 class BrokerCore:

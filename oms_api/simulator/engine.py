@@ -13,19 +13,21 @@ Alpaca. Trade events go to subscribers (the websocket hub) through a callback.
 - `order_book.OrderBook`: listing and looking up orders, cancels, replaces
 - `account.AccountBook`: the account, positions, closing positions
 - `marketdata.MarketData`, `reference.ReferenceData`: prices; clock, calendar and assets
+- `bars.BarsData`, `portfolio_history.PortfolioHistoryBook`: historical bars and equity
 - `steering.BrokerControls`: what the /_sim control API changes
 """
 
 from __future__ import annotations
 
 from oms_api.simulator.account import AccountBook
+from oms_api.simulator.bars import BarsData
 from oms_api.simulator.core import BrokerConfig, BrokerState, TradeEventSink
-from oms_api.simulator.marketdata import MarketData
+from oms_api.simulator.portfolio_history import PortfolioHistoryBook
 from oms_api.simulator.reference import ReferenceData
 from oms_api.simulator.steering import BrokerControls
 
 __all__ = ["Broker", "BrokerConfig", "BrokerState", "TradeEventSink"]
 
 
-class Broker(AccountBook, MarketData, ReferenceData, BrokerControls):
+class Broker(AccountBook, BarsData, PortfolioHistoryBook, ReferenceData, BrokerControls):
     """One simulated Alpaca account and the market it trades in."""

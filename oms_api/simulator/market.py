@@ -2,15 +2,18 @@
 
 Every `step_seconds` of simulator time each symbol moves by a seeded random number of basis
 points. The same seed and the same clock give the same prices, so tests and benchmarks repeat.
-Arithmetic stays in Decimal.
+Arithmetic stays in Decimal. Every price a path takes is kept in its `history` (bars and the
+portfolio history are built from it).
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+
+from oms_api.simulator.price_history import PriceHistory, minute_of
 
 CENT = Decimal("0.01")
 SUB_PENNY = Decimal("0.0001")
@@ -47,8 +50,9 @@ class MarketModel:
         self.max_step_bps = max_step_bps  # 0 freezes prices (only set_price moves them)
         self._paths: dict[str, PricePath] = {}
         self._last_step_at = start
+        self.history = PriceHistory(start)
 
-    def add(self, symbol: str, start_price: Decimal) -> None:
+    def add(self, symbol: str, start_price: Decimal, at: datetime | None = None) -> None:
         if symbol in self._paths:
             return
         price = round_price(start_price)
@@ -56,6 +60,7 @@ class MarketModel:
         rng = random.Random(f"{self.seed}:{symbol}")
         prev_close = round_price(price * (1 + Decimal(rng.randint(-150, 150)) / 10000))
         self._paths[symbol] = PricePath(price, rng, price, prev_close, price, price)
+        self.history.record(symbol, at or self._last_step_at, price)
 
     def has(self, symbol: str) -> bool:
         return symbol in self._paths
@@ -66,11 +71,12 @@ class MarketModel:
     def path(self, symbol: str) -> PricePath:
         return self._paths[symbol]
 
-    def set_price(self, symbol: str, price: Decimal) -> None:
+    def set_price(self, symbol: str, price: Decimal, at: datetime | None = None) -> None:
         path = self._paths[symbol]
         path.price = round_price(price)
         path.high = max(path.high, path.price)
         path.low = min(path.low, path.price)
+        self.history.record(symbol, at or self._last_step_at, path.price)
 
     def advance_to(self, now: datetime) -> bool:
         """Step every path up to `now`; True when any price moved."""
@@ -85,10 +91,15 @@ class MarketModel:
         # cheap enough that advancing a test clock by days costs milliseconds.
         steps = min(steps, 600)
         bound = self.max_step_bps
-        for path in self._paths.values():
+        # The steps replayed are the last ones before `now`, one step apart: the minute of each.
+        step = timedelta(seconds=self.step_seconds)
+        minutes = [minute_of(now - step * (steps - 1 - k)) for k in range(steps)]
+        record = self.history.record_minute
+        for symbol, path in self._paths.items():
             price = path.price
-            for _ in range(steps):
+            for minute in minutes:
                 price = round_price(price * (1 + Decimal(path.rng.randint(-bound, bound)) / 10000))
+                record(symbol, minute, price)
             path.price = price
             path.high = max(path.high, price)
             path.low = min(path.low, price)

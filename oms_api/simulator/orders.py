@@ -54,6 +54,17 @@ class Fill:
 
 
 @dataclass
+class BalanceChange:
+    """Cash or shares changed by the control API, not by trading (`set_cash`, a seeded
+    position): the account's history counts it at the moment it happened."""
+
+    at: datetime
+    cash: Decimal = Decimal(0)
+    symbol: str | None = None
+    qty: Decimal = Decimal(0)  # signed, like a position's qty
+
+
+@dataclass
 class SimOrder:
     id: str
     client_order_id: str

@@ -15,6 +15,7 @@ from oms_api.simulator.matching import Matching
 from oms_api.simulator.orders import (
     CLOSED_STATUSES,
     OPEN_STATUSES,
+    BalanceChange,
     Fill,
     Position,
     SimOrder,
@@ -47,7 +48,7 @@ class BrokerControls(Matching):
                 raise not_found(f"unknown symbol {symbol}")
             if price <= 0:
                 raise invalid("price must be > 0")
-            self.market.set_price(symbol, price)
+            self.market.set_price(symbol, price, self.clock.now())
             self._done()
 
     def advance_clock(self, seconds: float) -> datetime:
@@ -60,6 +61,8 @@ class BrokerControls(Matching):
 
     def set_cash(self, cash: Decimal) -> None:
         with self._lock:
+            change = BalanceChange(self.clock.now(), cash=cash - self.state.cash)
+            self.state.balance_changes.append(change)
             self.state.cash = cash
             self.state.last_equity = self._equity()
             self._done()
@@ -74,6 +77,10 @@ class BrokerControls(Matching):
                 raise not_found(f"unknown symbol {symbol}")
             if avg_entry_price <= 0:
                 raise invalid("avg_entry_price must be > 0")
+            shares = qty - self._position_qty(symbol)
+            if shares != 0:
+                change = BalanceChange(self.clock.now(), symbol=symbol, qty=shares)
+                self.state.balance_changes.append(change)
             if qty == 0:
                 self.state.positions.pop(symbol, None)
             else:
@@ -119,10 +126,11 @@ class BrokerControls(Matching):
             if not (EQUITY_SYMBOL.match(asset.symbol) or OPTION_SYMBOL.match(asset.symbol)):
                 raise invalid(f"invalid symbol {asset.symbol}")
             self.state.assets[asset.symbol] = asset
+            now = self.clock.now()
             if self.market.has(asset.symbol):
-                self.market.set_price(asset.symbol, asset.price)
+                self.market.set_price(asset.symbol, asset.price, now)
             else:
-                self.market.add(asset.symbol, asset.price)
+                self.market.add(asset.symbol, asset.price, now)
             self._done()
 
     def fills(self) -> list[Fill]:

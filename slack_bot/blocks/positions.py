@@ -1,5 +1,6 @@
-"""The /positions message: positions grouped by portfolio, then what the broker holds beyond
-every portfolio; largest market value first, P&L in dollars and percent, Sell on each."""
+"""The /positions message: positions grouped by portfolio, then the unmanaged ones (what the
+broker holds beyond every portfolio); largest market value first, P&L in dollars and percent,
+Sell on each. Every figure is the OMS's, formatted only: the bot adds nothing up."""
 
 from __future__ import annotations
 
@@ -32,12 +33,12 @@ from slack_bot.forms import position_option_value
 
 # Each position is one block, each portfolio on the page one more: at most 15 + 15 + 5 < 50.
 POSITIONS_PER_PAGE = 15
-OUTSIDE_TITLE = "Outside every portfolio"
-OUTSIDE_NOTE = (
+UNMANAGED_TITLE = "Unmanaged"
+UNMANAGED_NOTE = (
     "Held at the broker beyond every portfolio's book (e.g. orders placed in Alpaca's "
     "dashboard). No portfolio owns them, so they have no Sell button."
 )
-OUTSIDE_ADMIN_NOTE = (
+UNMANAGED_ADMIN_NOTE = (
     "An admin can close the account's whole position of one of them at the broker "
     "(Close whole position)."
 )
@@ -62,8 +63,8 @@ def _held(position: dict[str, Any]) -> bool:
 
 
 def book_rows(book: dict[str, Any]) -> list[tuple[dict[str, Any] | None, dict[str, Any]]]:
-    """(portfolio, position) for every open position; portfolio None for the broker's
-    positions outside every portfolio, which come last."""
+    """(portfolio, position) for every open position; portfolio None for the unmanaged ones
+    (the broker's beyond every portfolio), which come last."""
     rows: list[tuple[dict[str, Any] | None, dict[str, Any]]] = []
     for portfolio in book.get("portfolios") or []:
         held = [p for p in portfolio.get("positions") or [] if _held(p)]
@@ -73,25 +74,25 @@ def book_rows(book: dict[str, Any]) -> list[tuple[dict[str, Any] | None, dict[st
     return rows
 
 
-def _sum(positions: list[dict[str, Any]], key: str) -> Decimal:
-    values = (formatting.to_decimal(p.get(key)) for p in positions)
-    return sum((v for v in values if v is not None), start=Decimal(0))
+def _unpriced(positions: list[dict[str, Any]]) -> int:
+    return sum(1 for p in positions if formatting.to_decimal(p.get("market_value")) is None)
 
 
-def valuation(positions: list[dict[str, Any]]) -> str:
-    """`value $1,234.50 · unrealized +$34.50 (+2.9 %)` over the positions with a price, and
-    how many have none (the broker does not hold them, or could not be asked)."""
-    priced = [p for p in positions if formatting.to_decimal(p.get("market_value")) is not None]
-    if not priced:
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
+def valuation(portfolio: dict[str, Any], positions: list[dict[str, Any]]) -> str:
+    """`value $1,234.50 · unrealized +$34.50 (+2.9 %)`: the OMS's totals of the portfolio
+    (over its positions with a price), and how many have none (the broker does not hold them,
+    or could not be asked)."""
+    missing = _unpriced(positions)
+    if missing == len(positions):
         return "value unknown (no prices)"
-    pl = _sum(priced, "unrealized_pl")
-    cost = _sum(priced, "cost_basis")
-    fraction = pl / abs(cost) if cost else None
     text = (
-        f"value {formatting.money(_sum(priced, 'market_value'))}"
-        f" · unrealized {formatting.pnl(pl, fraction)}"
+        f"value {formatting.money(portfolio.get('market_value'))} · unrealized "
+        f"{formatting.pnl(portfolio.get('unrealized_pl'), portfolio.get('unrealized_plpc'))}"
     )
-    missing = len(positions) - len(priced)
     return text + (f" · {missing} without a price" if missing else "")
 
 
@@ -103,13 +104,17 @@ def _group_text(
 ) -> str:
     more = " (continued)" if continued else ""
     if portfolio is None:
-        note = f"{OUTSIDE_NOTE} {OUTSIDE_ADMIN_NOTE}" if admin else OUTSIDE_NOTE
-        return f"*{OUTSIDE_TITLE}*{more} · {valuation(positions)}\n_{note}_"
+        note = f"{UNMANAGED_NOTE} {UNMANAGED_ADMIN_NOTE}" if admin else UNMANAGED_NOTE
+        missing = _unpriced(positions)
+        unpriced = f" · {missing} without a price" if missing else ""
+        return (
+            f"*{UNMANAGED_TITLE}*{more} · {_count(len(positions), 'position')}{unpriced}\n_{note}_"
+        )
     name = user_text(str(portfolio.get("name") or "?"), 60)
     status = portfolio.get("status")
     paused = f" ({user_text(str(status), 20)})" if status and status != "active" else ""
     realized = formatting.signed_money(portfolio.get("realized_pl"))
-    return f"*{name}*{paused}{more} · {valuation(positions)} · realized {realized}"
+    return f"*{name}*{paused}{more} · {valuation(portfolio, positions)} · realized {realized}"
 
 
 def _position_text(position: dict[str, Any]) -> str:
@@ -180,7 +185,7 @@ def emergency_sell_button(portfolio: dict[str, Any], position: dict[str, Any]) -
 
 def close_account_button(position: dict[str, Any]) -> ButtonElement:
     """Admins: close all the account holds of the symbol at the broker (whatever book it is
-    in); Slack asks first."""
+    in): how an unmanaged position is sold. Slack asks first."""
     symbol = str(position.get("symbol") or "?")
     return ButtonElement(
         text="Close whole position",
@@ -218,10 +223,11 @@ def _emergency_actions(
 def positions_message(
     book: dict[str, Any], mode: str, page: int = 0, *, admin: bool = False
 ) -> dict[str, Any]:
-    """A page of `GET /positions/by-portfolio` (POSITIONS_PER_PAGE positions). The page
-    buttons carry only the page number: Next asks the OMS once more (one broker call), so
-    the prices on every page are current. Each position of a portfolio has Emergency sell
-    under it; `admin` adds Close whole position to those outside every portfolio."""
+    """A page of `GET /positions/by-portfolio` (POSITIONS_PER_PAGE positions); its
+    `outside_portfolios` are the unmanaged positions. The page buttons carry only the page
+    number: Next asks the OMS once more (one broker call), so the prices on every page are
+    current. Each position of a portfolio has Emergency sell under it; `admin` adds Close
+    whole position to the unmanaged ones."""
     rows = book_rows(book)
     notes = [mode_badge(mode)]
     if book.get("as_of"):
@@ -234,10 +240,11 @@ def positions_message(
     pages = (len(rows) + POSITIONS_PER_PAGE - 1) // POSITIONS_PER_PAGE
     page = min(max(page, 0), pages - 1)
     shown = rows[page * POSITIONS_PER_PAGE : (page + 1) * POSITIONS_PER_PAGE]
-    everything = valuation([position for _, position in rows])
+    unmanaged = sum(1 for owner, _ in rows if owner is None)
+    counts = f"{len(rows)} open positions" + (f", {unmanaged} unmanaged" if unmanaged else "")
     blocks: list[Any] = [
         HeaderBlock(text=PlainTextObject(text=f"Positions ({len(rows)})")),
-        context(*notes, f"Total {everything}"),
+        context(*notes),
     ]
     if book.get("broker_positions_available") is False:
         blocks.append(section(NO_PRICES_NOTE))
@@ -268,4 +275,4 @@ def positions_message(
     if len(blocks) > MESSAGE_BLOCK_LIMIT:
         # A page of one-position portfolios without prices: the divider is what can go.
         blocks = [block for block in blocks if not isinstance(block, DividerBlock)]
-    return message(f"{len(rows)} open positions: {everything}", blocks)
+    return message(counts, blocks)

@@ -50,7 +50,7 @@ def trade_result(outcome: TradeOutcome, mode: str) -> TradeResult:
     status_code=201,
     responses={
         200: {"model": TradeResult, "description": "A replay: this Idempotency-Key's trade."},
-        **error_responses(400, 402, 409, 413, 415, 422, 503),
+        **error_responses(400, 402, 403, 409, 413, 415, 422, 503),
     },
 )
 async def place_trade(

@@ -14,7 +14,9 @@ from slack_bot.listeners.commands.history import handle_history
 from slack_bot.listeners.commands.market import handle_market
 from slack_bot.listeners.commands.oms import handle_oms
 from slack_bot.listeners.commands.orders import handle_orders
+from slack_bot.listeners.commands.pnl import handle_pnl
 from slack_bot.listeners.commands.portfolio import handle_portfolio
+from slack_bot.listeners.commands.portfolios import handle_portfolios
 from slack_bot.listeners.commands.positions import handle_positions
 from slack_bot.listeners.commands.quote import handle_quote
 from slack_bot.listeners.commands.reconcile import handle_reconcile
@@ -38,6 +40,8 @@ def register(app: App) -> None:
     app.command("/halt")(handle_halt)
     app.command("/resume")(handle_resume)
     app.command("/portfolio")(handle_portfolio)
+    app.command("/portfolios")(handle_portfolios)
     app.command("/audit")(handle_audit)
     app.command("/history")(handle_history)
     app.command("/reconcile")(handle_reconcile)
+    app.command("/pnl")(handle_pnl)

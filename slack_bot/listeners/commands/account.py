@@ -1,4 +1,5 @@
-"""/account: the broker account's numbers and the trading mode."""
+"""/account: the broker account's numbers, the desk's capital (allocated, available) and
+P&L (realized, today's), and the trading mode."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Charts the bot uploads to Slack: pure functions from data to PNG bytes."""
