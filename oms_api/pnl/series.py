@@ -1,6 +1,6 @@
 """P&L over time, for one portfolio or the whole desk (every portfolio's book, summed).
 
-At each point: realized P&L from the fills up to it (the average-cost `_Book` replay), and total
+At each point: realized P&L from the fills up to it (the `AverageCostBook` replay), and total
 P&L = realized + unrealized, the quantities held then valued at that point's close price from
 the broker's bars. The last point is now, at the broker's current prices.
 
@@ -26,9 +26,9 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from oms_api.broker.models import Position
-from oms_api.pnl.ledger import LedgerFill, portfolio_fills
 from oms_api.pnl.service import NEW_YORK, PnlService, trading_day_start
-from oms_api.portfolios.service import CENT, _Book
+from oms_api.portfolios.ledger import LedgerFill, portfolio_fills
+from oms_api.portfolios.service import CENT, AverageCostBook
 
 MAX_POINTS = 400
 HOUR = timedelta(hours=1)
@@ -162,13 +162,13 @@ class _Books:
     def __init__(self, fills: list[LedgerFill]) -> None:
         self.fills = fills
         self.applied = 0
-        self.books: dict[tuple[int, str], _Book] = {}
+        self.books: dict[tuple[int, str], AverageCostBook] = {}
 
     def until(self, when: datetime) -> None:
         while self.applied < len(self.fills) and self.fills[self.applied].at <= when:
             fill = self.fills[self.applied]
             key = (fill.portfolio_id, fill.symbol)
-            self.books.setdefault(key, _Book()).apply(fill.delta, fill.price)
+            self.books.setdefault(key, AverageCostBook()).apply(fill.delta, fill.price)
             self.applied += 1
 
     def realized(self) -> Decimal:

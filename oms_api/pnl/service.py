@@ -26,8 +26,8 @@ from oms_api.db.engine import new_session
 from oms_api.db.types import utcnow
 from oms_api.errors import ServiceError
 from oms_api.market.service import MarketService
-from oms_api.pnl.ledger import LedgerFill, portfolio_fills
-from oms_api.portfolios.book import _outside, _priced
+from oms_api.portfolios.book import priced_position, unmanaged_positions
+from oms_api.portfolios.ledger import LedgerFill, portfolio_fills
 from oms_api.portfolios.service import CENT, HeldPosition, PortfolioService
 from oms_api.risk.models import PortfolioLimits
 
@@ -307,7 +307,7 @@ class PnlService:
                 if position.qty == 0:
                     continue
                 in_books[position.symbol] = in_books.get(position.symbol, ZERO) + position.qty
-                priced = _priced(position, at_broker.get(position.symbol), True)
+                priced = priced_position(position, at_broker.get(position.symbol), True)
                 rows.append(
                     PositionRow(
                         symbol=priced.symbol,
@@ -323,7 +323,7 @@ class PnlService:
                         managed=True,
                     )
                 )
-        for outside in _outside(at_broker, in_books):
+        for outside in unmanaged_positions(at_broker, in_books):
             rows.append(
                 PositionRow(
                     symbol=outside.symbol,

@@ -82,7 +82,7 @@ def _largest_first(value: Decimal | None) -> tuple[int, Decimal]:
     return (1, Decimal(0)) if value is None else (0, -abs(value))
 
 
-def _priced(held: HeldPosition, broker: Position | None, known: bool) -> BookPosition:
+def priced_position(held: HeldPosition, broker: Position | None, known: bool) -> BookPosition:
     price = broker.current_price if broker is not None else None
     value = (held.qty * price).quantize(CENT) if price is not None else None
     unrealized = (value - held.cost_basis).quantize(CENT) if value is not None else None
@@ -122,7 +122,7 @@ def value_books(portfolios: PortfolioService, market: MarketReads) -> Books:
         rows = []
         for held in holdings.get(portfolio.id, []):
             broker = at_broker.get(held.symbol) if at_broker is not None else None
-            row = _priced(held, broker, known)
+            row = priced_position(held, broker, known)
             if known and held.qty != 0 and row.current_price is None:
                 warnings.append(
                     f"{portfolio.name} holds {held.symbol} but the broker does not: no price, "
@@ -147,11 +147,13 @@ def value_books(portfolios: PortfolioService, market: MarketReads) -> Books:
                 realized_pl=sum((r.realized_pl for r in rows), Decimal(0)).quantize(CENT),
             )
         )
-    outside = _outside(at_broker or {}, in_books)
+    outside = unmanaged_positions(at_broker or {}, in_books)
     return Books(books, outside, known, warnings, datetime.now(UTC))
 
 
-def _outside(at_broker: dict[str, Position], in_books: dict[str, Decimal]) -> list[OutsidePosition]:
+def unmanaged_positions(
+    at_broker: dict[str, Position], in_books: dict[str, Decimal]
+) -> list[OutsidePosition]:
     rows = []
     for symbol, position in at_broker.items():
         qty = position.qty - in_books.get(symbol, Decimal(0))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Protocol
 
 from sqlalchemy import Table
@@ -23,7 +23,7 @@ from oms_api.db.engine import is_postgres, new_session
 from oms_api.db.types import utcnow
 from oms_api.errors import ServiceError
 from oms_api.orders.enums import PortfolioStatus
-from oms_api.orders.models import Fill, Order, OrderAllocation
+from oms_api.portfolios.ledger import portfolio_fills
 from oms_api.portfolios.models import Portfolio, PortfolioCreate, PortfolioUpdate, portfolio_key
 from oms_api.risk.capital import (
     AccountReads,
@@ -352,67 +352,16 @@ class PortfolioService:
     def all_holdings(
         self, portfolio_id: int | None = None, *, connection: Connection | None = None
     ) -> dict[int, list[HeldPosition]]:
-        """Every portfolio's positions (or one's), from its fills, in two queries: the fills of
-        its own orders, and its share of account-wide orders (an emergency stop's closing
-        orders, split by `order_allocations`). On the caller's `connection` when given (e.g.
-        inside the transaction that records an order)."""
-        own = (
-            select(
-                Order.portfolio_id,
-                Order.symbol,
-                Order.side,
-                Fill.qty,
-                Fill.price,
-                Fill.filled_at,
-                Fill.id,
+        """Every portfolio's positions (or one's), replayed from its fills (`portfolio_fills`:
+        its own orders' and its share of account-wide ones), on the caller's `connection` when
+        given (e.g. inside the transaction that records an order)."""
+        source = connection if connection is not None else self.engine
+        books: dict[int, dict[str, AverageCostBook]] = {}
+        for fill in portfolio_fills(source, portfolio_id):
+            book = books.setdefault(fill.portfolio_id, {}).setdefault(
+                fill.symbol, AverageCostBook()
             )
-            .join(Fill, Fill.order_id == Order.id)  # type: ignore[arg-type]
-            .where(Order.portfolio_id.is_not(None))  # type: ignore[union-attr]
-        )
-        shared = (
-            select(
-                OrderAllocation.portfolio_id,
-                Order.symbol,
-                Order.side,
-                Fill.qty,
-                Fill.price,
-                Fill.filled_at,
-                Fill.id,
-                Order.id,
-                OrderAllocation.qty,
-                Order.qty,
-            )
-            .join(Order, Order.id == OrderAllocation.order_id)  # type: ignore[arg-type]
-            .join(Fill, Fill.order_id == Order.id)  # type: ignore[arg-type]
-            .where(Order.qty.is_not(None))  # type: ignore[union-attr]
-        )
-        if portfolio_id is not None:
-            own = own.where(Order.portfolio_id == portfolio_id)
-            shared = shared.where(OrderAllocation.portfolio_id == portfolio_id)
-        if connection is not None:
-            own_rows = connection.execute(own).all()
-            shared_rows = connection.execute(shared).all()
-        else:
-            with new_session(self.engine) as session:
-                own_rows = session.exec(own).all()
-                shared_rows = session.exec(shared).all()
-        # A share of each fill, cumulatively: the share of everything filled so far, to 9
-        # places, less what earlier fills already counted; the parts add up to the allocation.
-        fills = [tuple(row) for row in own_rows]
-        counted: dict[tuple[int, int], tuple[Decimal, Decimal]] = {}  # (order, book) -> sums
-        for owner, symbol, side, qty, price, at, fill_id, order_id, share, order_qty in sorted(
-            shared_rows, key=lambda row: (row[5], row[6])
-        ):
-            filled, booked = counted.get((order_id, owner), (Decimal(0), Decimal(0)))
-            filled += qty
-            total = (share * filled / order_qty).quantize(QTY_STEP, rounding=ROUND_HALF_EVEN)
-            counted[(order_id, owner)] = (filled, total)
-            fills.append((owner, symbol, side, total - booked, price, at, fill_id))
-        fills.sort(key=lambda row: (row[5], row[6]))  # time order, as the fills happened
-        books: dict[int, dict[str, _Book]] = {}
-        for owner, symbol, side, qty, price, _at, _id in fills:
-            book = books.setdefault(owner, {}).setdefault(symbol, _Book())
-            book.apply(qty if side == "buy" else -qty, price)
+            book.apply(fill.delta, fill.price)
         result: dict[int, list[HeldPosition]] = {}
         for owner, symbols in books.items():
             positions = []
@@ -469,10 +418,7 @@ class PortfolioService:
         )
 
 
-QTY_STEP = Decimal("0.000000001")
-
-
-class _Book:
+class AverageCostBook:
     """One symbol of one book, signed (negative: short), average-cost method: a fill that
     adds to the position moves its average price; one that reduces it realizes P&L against
     it; one that crosses zero closes the position and opens the other side at its price."""

@@ -1,9 +1,6 @@
-"""Every portfolio's fills as signed quantities in time order, with when they happened.
-
-`PortfolioService.all_holdings` replays the same fills but answers only for now; P&L over time
-and today's P&L need to cut the history at a moment, so the fills are read here with their
-times and replayed with the same `_Book` (average cost) the portfolio views use.
-"""
+"""Every portfolio's fills as signed quantities in time order, with when they happened: what
+the books are replayed from (`PortfolioService.all_holdings` for now; P&L over time and today's
+P&L cut the history at a moment)."""
 
 from __future__ import annotations
 
@@ -11,12 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import select
 
-from oms_api.db.engine import new_session
 from oms_api.orders.models import Fill, Order, OrderAllocation
-from oms_api.portfolios.service import QTY_STEP
+
+# Quantities to 9 places, as the fills' column keeps them.
+QTY_STEP = Decimal("0.000000001")
 
 
 @dataclass(frozen=True)
@@ -30,11 +28,15 @@ class LedgerFill:
 
 
 def portfolio_fills(
-    engine: Engine, portfolio_id: int | None = None, since: datetime | None = None
+    source: Engine | Connection,
+    portfolio_id: int | None = None,
+    since: datetime | None = None,
 ) -> list[LedgerFill]:
     """The fills of every portfolio (or one's), oldest first, from `since` when given: its own
     orders' fills and its share of account-wide orders (an emergency stop's closing orders,
-    split by `order_allocations` as `all_holdings` splits them)."""
+    split by `order_allocations`: the share of everything filled so far, to 9 places, less what
+    earlier fills counted, so the parts add up to the allocation). Read on `source`: an engine,
+    or the caller's connection (e.g. inside the transaction that records an order)."""
     own = (
         select(
             Order.portfolio_id,
@@ -70,14 +72,17 @@ def portfolio_fills(
         shared = shared.where(OrderAllocation.portfolio_id == portfolio_id)
     if since is not None:
         own = own.where(Fill.filled_at >= since)  # shared ones need every fill for their shares
-    with new_session(engine) as session:
-        own_rows = session.exec(own).all()
-        shared_rows = session.exec(shared).all()
+    if isinstance(source, Connection):
+        own_rows = source.execute(own).all()
+        shared_rows = source.execute(shared).all()
+    else:
+        with source.connect() as connection:
+            own_rows = connection.execute(own).all()
+            shared_rows = connection.execute(shared).all()
     fills = [
         LedgerFill(owner, symbol, qty if side == "buy" else -qty, price, at, fill_id)
         for owner, symbol, side, qty, price, at, fill_id in own_rows
     ]
-    # The share of everything filled so far, to 9 places, less what earlier fills counted.
     counted: dict[tuple[int, int], tuple[Decimal, Decimal]] = {}
     for owner, symbol, side, qty, price, at, fill_id, order_id, share, order_qty in sorted(
         shared_rows, key=lambda row: (row[5], row[6])
