@@ -270,16 +270,20 @@ class OmsClient:
         *,
         portfolio: str | None = None,
         whole_account: bool = False,
+        unmanaged: bool = False,
         pause_portfolio: bool = True,
         requested_by: str | None = None,
         requested_by_name: str | None = None,
     ) -> dict[str, Any]:
         """POST /positions/{symbol}/close: emergency sell of one portfolio's holding at market
         (pausing the portfolio), or with `whole_account` all the account holds of the symbol
-        at the broker. Returns the trade result (201); 409 `nothing_to_close`."""
+        at the broker, or with `unmanaged` only what no portfolio holds. Returns the trade
+        result (201); 409 `nothing_to_close`."""
         body: dict[str, Any] = {"reason": reason}
         if whole_account:
             body["whole_account"] = True
+        elif unmanaged:
+            body["unmanaged"] = True
         else:
             body["portfolio"] = portfolio
             body["pause_portfolio"] = pause_portfolio

@@ -470,6 +470,53 @@ def test_closing_the_whole_account_position_is_allotted_to_every_book(oms_factor
         assert book(oms) == {} and book(oms, "growth") == {}
 
 
+def test_closing_the_unmanaged_part_sells_only_what_no_portfolio_holds(oms_factory: Any) -> None:
+    from alpaca.trading.enums import OrderSide, TimeInForce
+    from alpaca.trading.requests import MarketOrderRequest
+
+    with desk(oms_factory) as oms:
+        oms.sim.control.set_price("MSFT", "410.00")
+        buy(oms, "MSFT", "3")
+        oms.sim.trading.submit_order(  # 2 more bought in Alpaca's dashboard: no portfolio's
+            MarketOrderRequest(
+                symbol="MSFT", qty=2, side=OrderSide.BUY, time_in_force=TimeInForce.DAY
+            )
+        )
+        assert broker_positions(oms) == {"MSFT": Decimal(5)}
+        response = oms.post("/positions/MSFT/close", {"unmanaged": True, "reason": "tidy", **ADMIN})
+        assert response.status_code == 201, response.text
+        assert Decimal(response.json()["filled_qty"]) == 2
+        assert response.json()["portfolio"] is None
+        assert broker_positions(oms) == {"MSFT": Decimal(3)}
+        assert book(oms) == {"MSFT": Decimal(3)}  # the portfolio's holding is untouched
+        unmanaged = [r for r in oms.get("/positions").json() if not r["managed"]]
+        assert unmanaged == []
+        assert ("emergency_sell", "U0ADMIN", "ok") in audit_actions(oms)
+
+        again = oms.post("/positions/MSFT/close", {"unmanaged": True, "reason": "x", **ADMIN})
+        assert again.status_code == 409 and again.json()["error"]["code"] == "nothing_to_close"
+        both = oms.post(
+            "/positions/MSFT/close", {"unmanaged": True, "whole_account": True, "reason": "x"}
+        )
+        assert both.status_code == 422
+        assert broker_positions(oms) == {"MSFT": Decimal(3)}  # neither sent anything
+
+
+def test_closing_the_unmanaged_part_is_refused_when_the_books_hold_more_than_the_broker(
+    oms_factory: Any,
+) -> None:
+    with desk(oms_factory) as oms:
+        oms.sim.control.set_price("MSFT", "410.00")
+        buy(oms, "MSFT", "3")
+        oms.sim.trading.close_position("MSFT")  # sold in Alpaca's dashboard
+        oms.sim.control.set_price("AAPL", "190.00")
+        buy(oms, "AAPL", "1")
+        response = oms.post("/positions/MSFT/close", {"unmanaged": True, "reason": "x", **ADMIN})
+        assert response.status_code == 409, response.text
+        assert response.json()["error"]["code"] == "nothing_to_close"
+        assert book(oms)["MSFT"] == 3  # nothing bought back: the books are not the broker's
+
+
 def test_stopping_one_portfolio_cancels_its_orders_closes_its_holdings_and_pauses_it(
     oms_factory: Any,
 ) -> None:

@@ -622,7 +622,7 @@ def test_unmanaged_positions_are_labelled_and_only_admins_may_sell_them() -> Non
     text = check_message(trader)
     assert "*Unmanaged* · 1 position\\n_Held at the broker beyond every portfolio" in text
     assert trader["text"] == "2 open positions, 1 unmanaged"
-    assert "Close whole position" not in text
+    assert "Close unmanaged" not in text
     admin = positions.positions_message(book, "paper", admin=True)
     [close] = [
         element

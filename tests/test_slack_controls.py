@@ -456,11 +456,13 @@ def test_closing_a_position_outside_every_portfolio_is_for_admins(real_bot: Bot)
     [close] = buttons(real_bot.wait_reply("positions", 2), ids.POSITION_CLOSE_ACCOUNT)
 
     real_bot.click_button(close, user=TRADER)  # a forwarded button is still refused
-    assert "only OMS admins may close a whole position" in text_of(real_bot.wait_reply("action"))
+    assert "only OMS admins may close an unmanaged position" in text_of(
+        real_bot.wait_reply("action")
+    )
 
     real_bot.click_button(close, user=ADMIN)
     [posted] = real_bot.slack.wait_for("chat.postMessage", timeout=20)
-    assert "*Emergency close of the account's whole TSLA position* by <@UADMIN1>" in (
+    assert "*Emergency close of the unmanaged TSLA position* by <@UADMIN1>" in (
         text_of(posted.args)
     )
     assert oms.sim.trading.get_all_positions() == []

@@ -458,15 +458,16 @@ def test_every_position_of_a_portfolio_has_an_emergency_sell_behind_a_confirm() 
     ]
 
 
-def test_admins_can_close_the_accounts_whole_position_of_what_no_portfolio_owns() -> None:
+def test_admins_can_close_what_no_portfolio_owns() -> None:
     msg = positions.positions_message(
         book_of({"main": [position("AAPL")]}, outside=[position("TSLA", "3")]), "paper", admin=True
     )
     text = check_message(msg)
     [close] = actions_of(msg, ids.POSITION_CLOSE_ACCOUNT)
     assert json.loads(close["value"]) == {"symbol": "TSLA", "qty": "3", "portfolio": None}
-    assert "Close ALL the account holds of TSLA at the broker" in close["confirm"]["text"]["text"]
-    assert "(Close whole position)" in text
+    assert "Close the 3 TSLA no portfolio holds" in close["confirm"]["text"]["text"]
+    assert "holdings of it stay as they are" in close["confirm"]["text"]["text"]
+    assert "(Close unmanaged)" in text
 
 
 def test_a_page_of_one_position_portfolios_without_prices_fits_in_50_blocks() -> None:
@@ -509,7 +510,8 @@ def test_an_emergency_sell_result_names_the_order_the_fill_and_the_paused_portfo
     whole = controls.emergency_sell_message(
         {**TRADE, "portfolio": None}, "UADMIN1", "paper", portfolio=None, whole_account=True
     )
-    assert "the account's whole AAPL position" in check_message(whole)
+    assert "the unmanaged AAPL position" in check_message(whole)
+    assert "the portfolios' holdings are untouched" in check_message(whole)
 
 
 def test_a_portfolio_stop_result_lists_what_was_done_and_what_was_not() -> None:

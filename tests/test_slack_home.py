@@ -1,7 +1,7 @@
 """The App Home tab end to end: a signed app_home_opened event reaches the real bolt app (over
 HTTP, and over Socket Mode), the bot reads the real OMS on the simulator and views.publish
 puts the desk's dashboard in the fake Slack's Home tab for that user. Admins get Pause /
-Resume and Close whole position, traders Sell and Emergency sell; a click in the tab acts and
+Resume and Close unmanaged, traders Sell and Emergency sell; a click in the tab acts and
 republishes it with the outcome on top; a stranger sees why not; an unreachable OMS is said."""
 
 from __future__ import annotations
@@ -152,13 +152,14 @@ def test_opening_the_home_tab_publishes_the_desk_for_that_user(held: OMS, mode: 
         assert buttons(home, admins_only) == []
 
 
-def test_an_admin_also_gets_pause_and_close_whole_position(real_bot: Bot) -> None:
+def test_an_admin_also_gets_pause_and_close_unmanaged(real_bot: Bot) -> None:
     home = open_home(real_bot, ADMIN)
     [pause] = buttons(home, HOME_PORTFOLIO_PAUSE)
     assert pause["value"] == "main" and pause["confirm"]
     [close] = buttons(home, ids.POSITION_CLOSE_ACCOUNT)
     assert json.loads(close["value"])["symbol"] == "TSLA"
-    assert close["style"] == "danger" and "Close ALL" in close["confirm"]["text"]["text"]
+    assert close["style"] == "danger"
+    assert "no portfolio holds" in close["confirm"]["text"]["text"]
 
 
 def test_opening_the_messages_tab_publishes_nothing(real_bot: Bot) -> None:
@@ -271,16 +272,16 @@ def test_emergency_sell_from_home_sells_pauses_posts_to_the_desk_and_republishes
     assert len(oms.get("/trades").json()["trades"]) == 2
 
 
-def test_close_whole_position_from_home_is_for_admins(real_bot: Bot) -> None:
+def test_close_unmanaged_from_home_is_for_admins(real_bot: Bot) -> None:
     oms: OMS = real_bot.oms  # type: ignore[attr-defined]
     [close] = buttons(open_home(real_bot, ADMIN), ids.POSITION_CLOSE_ACCOUNT)
     open_home(real_bot, TRADER)
     refused = click_home(real_bot, close, TRADER)
-    assert "only OMS admins may close a whole position" in notice_of(refused)
+    assert "only OMS admins may close an unmanaged position" in notice_of(refused)
 
     closed = click_home(real_bot, close, ADMIN)
     assert notice_of(closed).endswith(
-        "The account's whole TSLA position is being closed at market — the result is in your "
+        "The unmanaged TSLA position is being closed at market — the result is in your "
         "messages with the app."
     )
     [posted] = real_bot.slack.wait_for("chat.postMessage")

@@ -34,6 +34,7 @@ from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderClass, OrderSide, QueryOrderStatus, TimeInForce
 from alpaca.trading.models import Order as AlpacaOrder
 from alpaca.trading.requests import (
+    ClosePositionRequest,
     GetOrdersRequest,
     GetPortfolioHistoryRequest,
     LimitOrderRequest,
@@ -690,10 +691,12 @@ class AlpacaGateway:
                 closes.append(PositionClose(symbol, int(answer.status or 0), error=error))
         return closes
 
-    def close_position(self, symbol: str) -> BrokerOrder | None:
-        """`DELETE /v2/positions/{symbol}`: close all of it; None when there is none."""
+    def close_position(self, symbol: str, qty: Decimal | None = None) -> BrokerOrder | None:
+        """`DELETE /v2/positions/{symbol}`: close all of it (or `qty` of it); None when there
+        is none."""
+        options = None if qty is None else ClosePositionRequest(qty=format(qty, "f"))
         order = self._call(
-            lambda: self._trading.close_position(symbol.upper()), Priority.CRITICAL, True
+            lambda: self._trading.close_position(symbol.upper(), options), Priority.CRITICAL, True
         )
         return None if order is None else broker_order_from_alpaca(order)
 

@@ -1,6 +1,6 @@
 """Emergency sells: close one portfolio's holding of a symbol at market (and pause the
-portfolio), close the whole account's position of a symbol (an admin's call), or stop one
-portfolio (cancel its working orders, close its holdings, pause it).
+portfolio), close the whole account's position of a symbol or only its unmanaged part (an
+admin's call), or stop one portfolio (cancel its working orders, close its holdings, pause it).
 
 An emergency sell is an OMS order like any other (recorded before it is sent, with its own
 client_order_id, settled and filled the same way), except that it is placed even while the
@@ -109,6 +109,70 @@ class EmergencySells:
             note=f"whole position closed by {actor.name or actor.id}: {reason}"[:500],
             allocations=allocations,
             audit=(actor, AuditAction.EMERGENCY_SELL, f"position {symbol}", {"reason": reason}),
+        )
+
+    def close_unmanaged(self, symbol: str, actor: Actor, reason: str) -> Order:
+        """Close only what no portfolio's book holds of the symbol (the broker's quantity less
+        the books' sum: a trade made in Alpaca's dashboard, say), at market, at the broker. The
+        closing order is adopted with no book, so every portfolio's holding stays as it is."""
+        try:
+            position = self.broker.get_position(symbol)  # type: ignore[attr-defined]
+        except (BrokerUnavailable, BrokerRejected) as error:
+            raise ServiceError(
+                503,
+                "broker_unavailable",
+                f"the broker's {symbol} position could not be read ({error}); nothing was sent",
+            ) from None
+        at_broker = position.qty if position is not None else Decimal(0)
+        in_books = sum(
+            (
+                h.qty
+                for held in self.portfolios.all_holdings().values()
+                for h in held
+                if h.symbol == symbol
+            ),
+            Decimal(0),
+        )
+        unmanaged = at_broker - in_books
+        if unmanaged == 0 or at_broker == 0:
+            raise ServiceError(
+                409,
+                "nothing_to_close",
+                f"no portfolio-free {symbol} to close: the broker holds {at_broker}, the "
+                f"portfolios {in_books}; nothing was sent",
+            )
+        if (unmanaged > 0) != (at_broker > 0) or abs(unmanaged) > abs(at_broker):
+            # The books hold more than the broker: closing "the rest" would open a position.
+            raise ServiceError(
+                409,
+                "books_exceed_broker",
+                f"the portfolios hold {in_books} {symbol} but the broker {at_broker}: there is "
+                "nothing unmanaged to close — run /reconcile; nothing was sent",
+            )
+        try:
+            closing = self.broker.close_position(symbol, abs(unmanaged))  # type: ignore[attr-defined]
+        except (BrokerUnavailable, BrokerRejected) as error:
+            raise ServiceError(
+                503,
+                "broker_unavailable",
+                f"the broker could not close {symbol} ({error}); check /positions before trying "
+                "again",
+            ) from None
+        if closing is None:
+            raise ServiceError(
+                409, "nothing_to_close", f"the account holds no {symbol}; nothing was sent"
+            )
+        return self.orders.adopt(
+            closing,
+            origin=OrderOrigin.EMERGENCY_SELL,
+            note=f"unmanaged {symbol} closed by {actor.name or actor.id}: {reason}"[:500],
+            allocations={},
+            audit=(
+                actor,
+                AuditAction.EMERGENCY_SELL,
+                f"position {symbol}",
+                {"reason": reason, "unmanaged_qty": str(unmanaged)},
+            ),
         )
 
     def stop_portfolio(self, portfolio: str, actor: Actor, reason: str) -> PortfolioStopResult:

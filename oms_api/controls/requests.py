@@ -30,10 +30,11 @@ class StopRequest(_Request):
 
 class ClosePositionRequest(_Request):
     """POST /positions/{symbol}/close: one portfolio's holding, or (`whole_account`) all the
-    account holds of the symbol."""
+    account holds of the symbol, or (`unmanaged`) only what no portfolio's book holds."""
 
     portfolio: StorableText | None = Field(default=None, min_length=1, max_length=40)
     whole_account: bool = False
+    unmanaged: bool = False
     reason: StorableText = Field(min_length=1, max_length=500)
     pause_portfolio: bool = True
 

@@ -423,10 +423,10 @@ def emergency_sell_message(
     symbol = user_text(str(trade.get("symbol") or "?"), 21)
     if whole_account:
         head = (
-            f":rotating_light: *Emergency close of the account's whole {symbol} position* by "
+            f":rotating_light: *Emergency close of the unmanaged {symbol} position* by "
             f"{actor_mention(user)}, at the broker."
         )
-        tail = "Every portfolio that held it had its share closed with it."
+        tail = "Only what no portfolio holds was closed: the portfolios' holdings are untouched."
     else:
         name = user_text(str(portfolio or trade.get("portfolio") or "?"), NAME_LIMIT)
         head = f":rotating_light: *Emergency sell* of {name}'s {symbol} by {actor_mention(user)}."

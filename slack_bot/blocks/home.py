@@ -351,7 +351,7 @@ def home_view(
     posted_in: str | None = None,
 ) -> dict[str, Any]:
     """The dashboard. `trader`: Sell and Emergency sell on positions; `admin`: Pause /
-    Resume on portfolios and Close whole position on unmanaged positions. `notice`: the
+    Resume on portfolios and Close unmanaged on unmanaged positions. `notice`: the
     outcome of what the user just did here, on top (plain text), and `posted_in` the channel
     (or user, for a DM) its result was posted to."""
     mode = data.mode or (data.account or {}).get("mode")

@@ -39,8 +39,8 @@ UNMANAGED_NOTE = (
     "dashboard). No portfolio owns them, so they have no Sell button."
 )
 UNMANAGED_ADMIN_NOTE = (
-    "An admin can close the account's whole position of one of them at the broker "
-    "(Close whole position)."
+    "An admin can close one of them at the broker (Close unmanaged): only what no portfolio "
+    "holds is sold."
 )
 NO_PRICES_NOTE = (
     ":warning: Prices are unavailable: the broker could not be asked just now. Quantities and "
@@ -184,19 +184,20 @@ def emergency_sell_button(portfolio: dict[str, Any], position: dict[str, Any]) -
 
 
 def close_account_button(position: dict[str, Any]) -> ButtonElement:
-    """Admins: close all the account holds of the symbol at the broker (whatever book it is
-    in): how an unmanaged position is sold. Slack asks first."""
+    """Admins: close what no portfolio holds of the symbol at the broker (the unmanaged
+    quantity; the books stay as they are): how an unmanaged position is sold. Slack asks
+    first."""
     symbol = str(position.get("symbol") or "?")
     return ButtonElement(
-        text="Close whole position",
+        text="Close unmanaged",
         action_id=ids.POSITION_CLOSE_ACCOUNT,
         value=position_option_value(symbol, position.get("qty"), None),
         style="danger",
         confirm=ConfirmObject(
-            title="Close the whole position?",
+            title="Close unmanaged?",
             text=truncate(
-                f"Close ALL the account holds of {symbol} at the broker, at market, now? That "
-                "includes any shares of it in a portfolio's book.",
+                f"Close the {formatting.qty(position.get('qty'))} {symbol} no portfolio holds, at "
+                "the broker, at market, now? The portfolios' holdings of it stay as they are.",
                 300,
             ),
             confirm="Close at market",

@@ -153,19 +153,21 @@ async def close_position(
 ) -> JSONResponse:
     """Emergency sell: close a portfolio's holding of the symbol at market (an OMS order,
     placed even while the portfolio is paused or trading halted) and pause the portfolio; or,
-    with `whole_account`, close all the account holds of it at the broker."""
+    with `whole_account`, close all the account holds of it at the broker; or, with
+    `unmanaged`, only what no portfolio's book holds (the books stay as they are)."""
     wanted = _symbol(symbol)
     actor = Actor.of(body.requested_by, body.requested_by_name)
     mode = runtime.settings.mode.value
-    if body.whole_account:
-        if body.portfolio is not None:
+    if body.whole_account or body.unmanaged:
+        if body.portfolio is not None or (body.whole_account and body.unmanaged):
             raise ServiceError(
                 422,
                 "malformed_request",
-                "give either portfolio or whole_account, not both",
-                {"field": "portfolio"},
+                "give one of portfolio, whole_account or unmanaged",
+                {"field": "portfolio" if body.portfolio is not None else "unmanaged"},
             )
-        order = await run_in_threadpool(emergency.close_whole_position, wanted, actor, body.reason)
+        close = emergency.close_unmanaged if body.unmanaged else emergency.close_whole_position
+        order = await run_in_threadpool(close, wanted, actor, body.reason)
         outcome = await run_in_threadpool(orders.await_fill, order)
         answer = trade_result(outcome, mode).model_dump(mode="json")
         return JSONResponse(answer, status_code=201)
@@ -173,7 +175,8 @@ async def close_position(
         raise ServiceError(
             422,
             "malformed_request",
-            "portfolio: required (or whole_account: true to close the account's whole position)",
+            "portfolio: required (or whole_account: true to close the account's whole position, "
+            "or unmanaged: true to close what no portfolio holds)",
             {"field": "portfolio"},
         )
     outcome, _ = await run_in_threadpool(

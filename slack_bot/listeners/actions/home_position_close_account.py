@@ -1,5 +1,5 @@
-"""Close whole position on an unmanaged position of the Home tab (admins; Slack asked
-first): all the account holds of the symbol closed at the broker, as on /positions, the
+"""Close unmanaged on an unmanaged position of the Home tab (admins; Slack asked first):
+what no portfolio holds of the symbol closed at the broker, as on /positions, the
 result posted in the desk's channel and the tab republished with the outcome on top."""
 
 from __future__ import annotations
@@ -56,5 +56,5 @@ def handle_home_position_close_account(
     if replies.last is not None:
         publish_home(deps, client, user, notice=replies.last, tone="error")
         return
-    sentence = f"The account's whole {chosen['symbol']} position is being closed at market"
+    sentence = f"The unmanaged {chosen['symbol']} position is being closed at market"
     publish_home(deps, client, user, notice=sentence, tone="success", posted_in=channel)

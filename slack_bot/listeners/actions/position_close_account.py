@@ -1,5 +1,5 @@
-"""Close whole position on /positions (admins; Slack asked first): all the account holds of
-the symbol is closed at the broker, whatever book it is in, and the result posted."""
+"""Close unmanaged on /positions (admins; Slack asked first): what no portfolio holds of the
+symbol is closed at the broker (the books stay as they are), and the result posted."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from slack_bot.forms import parse_position_value
 from slack_bot.listeners.actions.position_emergency_sell import STALE_BUTTON, emergency_close
 from slack_bot.listeners.common import deps_of, message, refuse, reply
 
-ACTION = "close a whole position at the broker"
+ACTION = "close an unmanaged position at the broker"
 
 
 def handle_position_close_account(

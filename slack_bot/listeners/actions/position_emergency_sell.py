@@ -83,8 +83,8 @@ def emergency_close(
     symbol: str,
     portfolio: str | None,
 ) -> None:
-    """Close the position (one portfolio's, or with `portfolio` None the whole account's at
-    the broker) once per button per message, and post the result."""
+    """Close the position (one portfolio's, or with `portfolio` None what no portfolio holds
+    of it, at the broker) once per button per message, and post the result."""
     message_ts = (body.get("container") or {}).get("message_ts") or ""
     key = f"emergency:{action.get('action_id')}:{message_ts}:{action.get('value')}"
     if not deps.seen_tokens.first_time(key):
@@ -97,7 +97,7 @@ def emergency_close(
                 symbol,
                 REASON,
                 portfolio=portfolio,
-                whole_account=whole,
+                unmanaged=whole,
                 requested_by=user,
                 requested_by_name=user_name_of(body),
             ),

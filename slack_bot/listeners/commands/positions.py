@@ -1,6 +1,6 @@
 """/positions: positions by portfolio, then the unmanaged ones (the broker's beyond every
 portfolio, from the same GET /positions/by-portfolio), with P&L, Sell and Emergency sell;
-admins also get Close whole position (the sell of an unmanaged position)."""
+admins also get Close unmanaged (the sell of an unmanaged position)."""
 
 from __future__ import annotations
 
