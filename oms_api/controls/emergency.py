@@ -138,7 +138,7 @@ class EmergencySells:
             raise ServiceError(
                 409,
                 "nothing_to_close",
-                f"no portfolio-free {symbol} to close: the broker holds {at_broker}, the "
+                f"no unmanaged {symbol} to close: the broker holds {at_broker}, the "
                 f"portfolios {in_books}; nothing was sent",
             )
         if (unmanaged > 0) != (at_broker > 0) or abs(unmanaged) > abs(at_broker):
