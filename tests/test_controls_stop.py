@@ -502,6 +502,31 @@ def test_closing_the_unmanaged_part_sells_only_what_no_portfolio_holds(oms_facto
         assert broker_positions(oms) == {"MSFT": Decimal(3)}  # neither sent anything
 
 
+def test_a_second_close_of_the_unmanaged_part_waits_for_the_first_instead_of_selling_twice(
+    oms_factory: Any,
+) -> None:
+    from alpaca.trading.enums import OrderSide, TimeInForce
+    from alpaca.trading.requests import MarketOrderRequest
+
+    with desk(oms_factory) as oms:
+        oms.sim.control.set_price("MSFT", "410.00")
+        buy(oms, "MSFT", "3")
+        oms.sim.trading.submit_order(  # 2 more bought in Alpaca's dashboard
+            MarketOrderRequest(
+                symbol="MSFT", qty=2, side=OrderSide.BUY, time_in_force=TimeInForce.DAY
+            )
+        )
+        oms.sim.control.set_market("closed")  # the close waits for the open: still working
+        first = oms.post("/positions/MSFT/close", {"unmanaged": True, "reason": "a", **ADMIN})
+        assert first.status_code == 201, first.text
+        assert first.json()["status"] not in ("filled", "canceled", "rejected")
+        again = oms.post("/positions/MSFT/close", {"unmanaged": True, "reason": "b", **ADMIN})
+        assert again.status_code == 409, again.text
+        assert again.json()["error"]["code"] == "close_in_progress"
+        closes = oms.sim.trading.get_orders(GetOrdersRequest(status=QueryOrderStatus.OPEN))
+        assert [(o.symbol, o.qty) for o in closes] == [("MSFT", "2")]  # one close, of 2
+
+
 def test_closing_the_unmanaged_part_is_refused_when_the_books_hold_more_than_the_broker(
     oms_factory: Any,
 ) -> None:

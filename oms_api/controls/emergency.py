@@ -15,6 +15,7 @@ from decimal import Decimal
 from oms_api.audit.service import Actor, AuditAction
 from oms_api.broker.models import BrokerRejected, BrokerUnavailable
 from oms_api.controls.books import allot
+from oms_api.db.engine import singleton_lock
 from oms_api.errors import ServiceError
 from oms_api.orders.context import TradeOutcome
 from oms_api.orders.enums import OrderOrigin, OrderType, Side
@@ -22,6 +23,9 @@ from oms_api.orders.models import Order
 from oms_api.orders.requests import TradeRequest
 from oms_api.orders.service import OrderService
 from oms_api.portfolios.service import PortfolioService
+
+# Closes of unmanaged quantities take turns across workers (see close_unmanaged).
+UNMANAGED_LOCK = "oms-close-unmanaged"
 
 
 @dataclass
@@ -114,7 +118,28 @@ class EmergencySells:
     def close_unmanaged(self, symbol: str, actor: Actor, reason: str) -> Order:
         """Close only what no portfolio's book holds of the symbol (the broker's quantity less
         the books' sum: a trade made in Alpaca's dashboard, say), at market, at the broker. The
-        closing order is adopted with no book, so every portfolio's holding stays as it is."""
+        closing order is adopted with no book, so every portfolio's holding stays as it is.
+
+        One at a time across workers, and refused while an order of the symbol that no
+        portfolio owns is still working: until it fills, the broker's quantity does not show
+        it, and a second close (a double click, two admins) would sell the portfolios' shares."""
+        with singleton_lock(self.portfolios.engine, UNMANAGED_LOCK, blocking=True):
+            working = [
+                o
+                for o in self.orders.working_orders()
+                if o.symbol == symbol and o.portfolio_id is None
+            ]
+            if working:
+                raise ServiceError(
+                    409,
+                    "close_in_progress",
+                    f"an order on {symbol} that no portfolio owns is still working (trade "
+                    f"{working[0].id}): wait for it to fill, then look again; nothing was sent",
+                    {"trade_id": working[0].id},
+                )
+            return self._close_unmanaged(symbol, actor, reason)
+
+    def _close_unmanaged(self, symbol: str, actor: Actor, reason: str) -> Order:
         try:
             position = self.broker.get_position(symbol)  # type: ignore[attr-defined]
         except (BrokerUnavailable, BrokerRejected) as error:
