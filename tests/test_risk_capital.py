@@ -360,6 +360,23 @@ def test_a_price_that_cannot_be_read_refuses_the_buy_with_nothing_sent(main: OMS
     assert error["message"].endswith("nothing was sent")
 
 
+def test_a_sell_goes_through_without_a_price_unless_a_limit_needs_one(main: OMS) -> None:
+    # Bought with a limit (its estimate is the limit price): no price of MSFT is known yet.
+    bought = main.trade(symbol="MSFT", qty="5", order_type="limit", limit_price="1000")
+    assert bought.status_code == 201, bought.text
+    trade = f"/trades/{bought.json()['id']}"
+    wait_until(lambda: main.get(trade).json()["status"] == "filled", what="the limit buy to fill")
+    main.sim.control.add_fault("GET /v2/stocks/snapshots", "status", status=503, count=100)
+    sold = main.trade(symbol="MSFT", side="sell", qty="2")
+    assert sold.status_code == 201, sold.text  # cutting a position never waits for a quote
+
+    limits = {"max_order_notional": "100000"}
+    assert main.client.put("/api/v1/portfolios/main/limits", json=limits, headers=main.headers)
+    with nothing_written(main):
+        error_of(main.trade(symbol="MSFT", side="sell", qty="1"), 503, "broker_unavailable")
+    main.sim.control.clear_faults()
+
+
 def test_two_buys_at_once_that_each_fit_but_not_together_record_one(main: OMS) -> None:
     def buy() -> Any:
         return main.trade(symbol="AAPL", qty="60", order_type="limit", limit_price="90")

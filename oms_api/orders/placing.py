@@ -40,6 +40,7 @@ from oms_api.orders.enums import (
     OrderOrigin,
     OrderStatus,
     OrderType,
+    Side,
     TimeInForce,
 )
 from oms_api.orders.ids import new_client_order_id
@@ -142,7 +143,15 @@ class TradePlacement:
         # submit); the checks themselves run when the order is recorded.
         estimated_price, risk_check = None, None
         if not risk_reducing:
-            estimated_price = self.risk.estimated_price(request, valid.symbol)
+            price_error = None
+            try:
+                estimated_price = self.risk.estimated_price(request, valid.symbol)
+            except ServiceError as error:
+                if request.side is not Side.SELL:
+                    raise
+                # A sell is not refused for want of a price unless a limit needs it (the
+                # check says so under the portfolio's lock): cutting a position stays possible.
+                price_error = error
             risk_check = self.risk.check(
                 ProposedOrder(
                     portfolio_id=portfolio_id,
@@ -152,6 +161,7 @@ class TradePlacement:
                     qty=request.qty,
                     notional=request.notional,
                     price=estimated_price,
+                    price_error=price_error,
                 )
             )
 

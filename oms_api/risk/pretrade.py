@@ -75,18 +75,28 @@ class ProposedOrder:
     side: Side
     qty: Decimal | None
     notional: Decimal | None
-    price: Decimal  # the estimate: its limit price, else the latest price
+    # The estimate: its limit price, else the latest price. None only for a sell whose price
+    # could not be read: it goes through unless a limit needs the price (`price_error` then).
+    price: Decimal | None
+    price_error: ServiceError | None = None
+
+    @property
+    def known_price(self) -> Decimal:
+        if self.price is None:
+            assert self.price_error is not None
+            raise self.price_error
+        return self.price
 
     @property
     def estimated_notional(self) -> Decimal:
-        return self.notional if self.notional is not None else self.qty_estimate * self.price
+        return self.notional if self.notional is not None else self.qty_estimate * self.known_price
 
     @property
     def qty_estimate(self) -> Decimal:
         if self.qty is not None:
             return self.qty
         assert self.notional is not None
-        return self.notional / self.price
+        return self.notional / self.known_price
 
     def position_after(self, held: Decimal) -> Decimal:
         delta = self.qty_estimate
@@ -99,7 +109,7 @@ class ProposedOrder:
         if held >= 0:
             return self.estimated_notional
         covering = min(self.qty_estimate, -held)
-        return (self.qty_estimate - covering) * self.price
+        return (self.qty_estimate - covering) * self.known_price
 
 
 class PreTradeChecks:
@@ -136,20 +146,18 @@ class PreTradeChecks:
             ).scalar_one()
             limits = read_limits(connection, order.portfolio_id)
             refusal = symbol_refusal(limits, order.portfolio, order.symbol)
-            if refusal is None:
+            if refusal is None and limits is not None and limits.max_order_notional is not None:
                 refusal = notional_refusal(limits, order.portfolio, order.estimated_notional)
             buying = order.side is Side.BUY
             sized = limits is not None and limits.max_position_value is not None
             if refusal is None and (buying or sized):
                 holdings = self.portfolios.holdings(order.portfolio_id, connection=connection)
                 held = next((h.qty for h in holdings if h.symbol == order.symbol), Decimal(0))
+                after = order.position_after(held)
+                if order.price is None and sized and abs(after) > abs(held):
+                    order.known_price  # noqa: B018 - raises the price error: the limit needs it
                 refusal = position_refusal(
-                    limits,
-                    order.portfolio,
-                    order.symbol,
-                    held,
-                    order.position_after(held),
-                    order.price,
+                    limits, order.portfolio, order.symbol, held, after, order.price or Decimal(0)
                 )
                 if refusal is None and buying:
                     free = free_capital(connection, order.portfolio_id, capital, holdings)
